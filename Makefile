@@ -1,0 +1,39 @@
+# rnnstream: every target sets up first, so each is one command on a fresh Debian machine with Python 3.11.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint typecheck unit demo services-up services-down train-models clean
+
+setup:
+	@bash scripts/setup.sh
+
+lint: setup
+	$(BIN)/ruff check services models tests
+	$(BIN)/ruff format --check services models tests
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: setup lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: setup
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/rnnstream demo
+
+services-up: setup
+	$(BIN)/rnnstream services up
+
+services-down: setup
+	$(BIN)/rnnstream services down
+
+# Retrain and republish the committed models (a few minutes on 2 CPU cores; needs ../shared/data).
+train-models: setup
+	$(BIN)/rnnstream train --data ../shared/data/fsdd --version 1 --force
+	$(BIN)/rnnstream train --data ../shared/data/sms_spam_collection --version 1 --force
+
+clean:
+	rm -rf $(VENV) var runs .pytest_cache .mypy_cache .ruff_cache

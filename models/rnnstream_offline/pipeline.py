@@ -1,0 +1,202 @@
+"""train → checkpoint → export (build ONNX, verify, publish): the steps behind ``rnnstream train/export``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from rnnstream.datasets import FSDD_LABELS, SMS_LABELS
+from rnnstream.evaluation import classification_metrics
+from rnnstream.features.text import Vocabulary
+from rnnstream.repository.manifest import LogMelConfig, TextConfig
+from rnnstream_offline.data import prepare_audio, prepare_text
+from rnnstream_offline.networks import Cell, NetworkConfig, RecurrentClassifier
+from rnnstream_offline.onnx_graph import build_onnx
+from rnnstream_offline.publish import publish
+from rnnstream_offline.training import TrainConfig, fit, predict_labels
+from rnnstream_offline.verify import verify_export
+
+CHECKPOINT_FORMAT = "rnnstream-checkpoint-v1"
+FSDD_ATTRIBUTION = (
+    '"Free Spoken Digit Dataset (FSDD)" by Zohar Jackson (Jakobovski) and contributors, '
+    "https://github.com/Jakobovski/free-spoken-digit-dataset, licensed under CC BY-SA 4.0"
+)
+SMS_ATTRIBUTION = (
+    "Almeida, T. & Hidalgo, J. (2011). SMS Spam Collection [Dataset]. UCI Machine Learning Repository. "
+    "https://doi.org/10.24432/C5CC84. Licensed CC BY 4.0"
+)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    task: Literal["audio", "text"]
+    data_dir: Path
+    name: str
+    cell: Cell = "lstm"
+    layers: int = 1
+    hidden: int = 128
+    dropout: float = 0.2
+    train: TrainConfig = field(default_factory=TrainConfig)
+    threads: int = 2
+
+
+def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path:
+    """Train on the dataset's train split, report on its test split, write ``checkpoint.pt`` and
+    ``report.json`` into ``run_dir``; returns the checkpoint path."""
+    torch.set_num_threads(req.threads)
+    features: LogMelConfig | None = None
+    vocab: Vocabulary | None = None
+    if req.task == "audio":
+        features = LogMelConfig()
+        train = prepare_audio(req.data_dir, "train", features, progress)
+        test = prepare_audio(req.data_dir, "test", features, progress)
+        labels, positive = FSDD_LABELS, None
+        net = NetworkConfig(
+            task="audio",
+            cell=req.cell,
+            classes=10,
+            hidden=req.hidden,
+            layers=req.layers,
+            dropout=req.dropout,
+            n_mels=features.n_mels,
+        )
+    else:
+        train, vocab = prepare_text(req.data_dir, "train", None)
+        test, _ = prepare_text(req.data_dir, "test", vocab)
+        labels, positive = SMS_LABELS, "spam"
+        net = NetworkConfig(
+            task="text",
+            cell=req.cell,
+            classes=2,
+            hidden=req.hidden,
+            layers=req.layers,
+            dropout=req.dropout,
+            vocab_size=len(vocab),
+        )
+    torch.manual_seed(req.train.seed)
+    model = RecurrentClassifier(net)
+    if features is not None:
+        frames = np.concatenate(train.x)
+        model.set_normalisation(torch.from_numpy(frames.mean(0)), torch.from_numpy(frames.std(0)))
+    history = fit(model, train.x, train.y, test.x, test.y, req.train, progress)
+    predicted = predict_labels(model, test.x)
+    metrics = classification_metrics(test.y, predicted, labels, positive)
+    training_info = {
+        "dataset": "Free Spoken Digit Dataset v1.0.10" if req.task == "audio" else "SMS Spam Collection v.1",
+        "attribution": FSDD_ATTRIBUTION if req.task == "audio" else SMS_ATTRIBUTION,
+        "license": "CC BY-SA 4.0" if req.task == "audio" else "CC BY 4.0",
+        "split": "official: index 0-4 test, 5-49 train"
+        if req.task == "audio"
+        else "split_suggested.tsv (80/20)",
+        "n_train": len(train.x),
+        "n_test": len(test.x),
+        "epochs": req.train.epochs,
+        "seed": req.train.seed,
+        "duration_s": round(history.duration_s, 1),
+        "torch_version": torch.__version__,
+        "metrics": {
+            k: float(v) for k, v in metrics.items() if k in ("accuracy", "precision", "recall", "f1")
+        },
+    }
+    report = {
+        "name": req.name,
+        "network": net.to_dict(),
+        "train": asdict(req.train),
+        "history": history.epochs,
+        "test": metrics,
+        "training": training_info,
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    rng = np.random.default_rng(req.train.seed)
+    picks = rng.choice(len(test.x), size=min(24, len(test.x)), replace=False)
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "name": req.name,
+        "network": net.to_dict(),
+        "state_dict": model.state_dict(),
+        "labels": labels,
+        "positive_label": positive,
+        "features": features.model_dump() if features else None,
+        "vocabulary": vocab.tokens if vocab else None,
+        "training": training_info,
+        "report": report,
+        "verification_inputs": [test.x[int(i)] for i in picks],
+    }
+    path = run_dir / "checkpoint.pt"
+    torch.save(checkpoint, path)
+    return path
+
+
+def export_checkpoint(
+    checkpoint_path: Path,
+    repository: Path,
+    *,
+    version: str | None = None,
+    force: bool = False,
+    name: str | None = None,
+) -> Path:
+    """Build the ONNX graph, verify it, and publish it; returns the model folder."""
+    ck: dict[str, Any] = torch.load(checkpoint_path, weights_only=False)
+    if ck.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{checkpoint_path} is not an rnnstream checkpoint")
+    net = NetworkConfig(**ck["network"])
+    model = RecurrentClassifier(net)
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    proto = build_onnx(model)
+    verification = verify_export(model, proto, ck["verification_inputs"])
+    lstm = net.cell == "lstm"
+    state_names = ["h", "c"] if lstm else ["h"]
+    x_spec = (
+        {"name": "x", "role": "features", "dtype": "float32", "shape": ["batch", "time", net.n_mels]}
+        if net.task == "audio"
+        else {"name": "x", "role": "tokens", "dtype": "int64", "shape": ["batch", "time"]}
+    )
+    state_shape = [net.layers, "batch", net.hidden]
+    fields: dict[str, Any] = {
+        "name": name or ck["name"],
+        "task": net.task,
+        "description": f"{net.cell.upper()} x{net.layers}, hidden {net.hidden}, trained on {ck['training']['dataset']}",
+        "labels": ck["labels"],
+        "positive_label": ck["positive_label"],
+        "cell": net.cell,
+        "layers": net.layers,
+        "hidden_size": net.hidden,
+        "inputs": [x_spec, {"name": "lengths", "role": "lengths", "dtype": "int32", "shape": ["batch"]}]
+        + [{"name": s, "role": "state", "dtype": "float32", "shape": state_shape} for s in state_names],
+        "outputs": [
+            {"name": "logits", "role": "logits", "dtype": "float32", "shape": ["batch", "time", net.classes]}
+        ]
+        + [
+            {"name": f"{s}_out", "role": "state", "dtype": "float32", "shape": state_shape}
+            for s in state_names
+        ],
+        "state": [
+            {"input": s, "output": f"{s}_out", "layers": net.layers, "hidden": net.hidden}
+            for s in state_names
+        ],
+        "features": ck["features"],
+        "training": ck["training"],
+        "verification": verification.model_dump(),
+    }
+    extra = {}
+    if ck["vocabulary"] is not None:
+        vocab = Vocabulary(ck["vocabulary"])
+        fields["text"] = TextConfig(vocabulary_size=len(vocab)).model_dump()
+        extra["vocab.json"] = lambda d: vocab.save(d / "vocab.json")
+    report = ck["report"]
+    extra["report.json"] = lambda d: (d / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return publish(
+        repository,
+        model_bytes=proto.SerializeToString(),
+        manifest_fields=fields,
+        extra_files=extra,
+        version=version,
+        force=force,
+    )

@@ -1,0 +1,1 @@
+"""The ``rnnstream`` command line."""

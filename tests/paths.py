@@ -1,0 +1,22 @@
+"""Where tests find the repository and the shared datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY = ROOT / "models" / "repository"
+SHARED_DATA = Path(os.environ.get("RNNSTREAM_SHARED_DATA", ROOT.parent / "shared" / "data"))
+FSDD = SHARED_DATA / "fsdd"
+SMS = SHARED_DATA / "sms_spam_collection"
+AUDIO_MODEL = REPOSITORY / "fsdd-digits-lstm" / "1"
+TEXT_MODEL = REPOSITORY / "sms-spam-lstm" / "1"
+
+
+def require_shared() -> None:
+    """Fail (not skip) when the datasets are missing: these tests are part of the contract."""
+    if not FSDD.is_dir() or not SMS.is_dir():
+        pytest.fail(f"shared datasets not found at {SHARED_DATA} (set RNNSTREAM_SHARED_DATA)")
