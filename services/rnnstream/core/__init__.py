@@ -1,0 +1,27 @@
+"""The pure core: the per-chunk rule and wave batching. No faust, redis or kafka here."""
+
+from rnnstream.core.batching import pad_chunks, split_waves, wave_indices
+from rnnstream.core.chunk_rule import (
+    Decision,
+    GapPolicy,
+    Outcome,
+    RejectReason,
+    StreamRecord,
+    decide,
+    next_record,
+    starting_state,
+)
+
+__all__ = [
+    "Decision",
+    "GapPolicy",
+    "Outcome",
+    "RejectReason",
+    "StreamRecord",
+    "decide",
+    "next_record",
+    "pad_chunks",
+    "split_waves",
+    "starting_state",
+    "wave_indices",
+]

@@ -1,0 +1,209 @@
+"""The per-chunk rule: what happens to one chunk of a stream, given the stream's stored record.
+
+Pure: values in, values out; no I/O. The table this implements is in ``docs/architecture.md``:
+
+==========================  =========================  ==============================================
+stored record               event                      outcome
+==========================  =========================  ==============================================
+any, ``seq <= last``        any                        DUPLICATE (state untouched)
+none                        ``seq == 0`` or ``start``  FRESH (zero state)
+live, ``seq == last + 1``   not ``start``              ADVANCE from the stored state
+live, ``seq == last + 1``   ``start``                  FRESH (a producer restarting the stream)
+live, ``seq > last + 1``    any                        gap: ``skip`` ADVANCE, ``reset`` FRESH,
+                                                       ``reject`` REJECT(``gap``)
+none, ``seq > 0``           not ``start``              gap: ``skip``/``reset`` FRESH, ``reject``
+                                                       REJECT(``gap``)
+ended (tombstone)           ``seq > last``             REJECT(``after_end``)
+==========================  =========================  ==============================================
+
+An accepted chunk with ``end`` is *final*: its next record is a tombstone (seq and counters, no tensors).
+
+A FRESH chunk starts a new utterance: zero state and counters from zero. ``chunks``/``steps_seen``
+count accepted chunks and their steps since then;
+``gaps`` counts chunks accepted across a gap. Duplicates and rejections leave the record untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+import numpy as np
+
+EMPTY_TENSORS: Mapping[str, np.ndarray] = MappingProxyType({})
+
+
+class GapPolicy(StrEnum):
+    """What to do with a chunk that arrives after a missing one."""
+
+    SKIP = "skip"
+    RESET = "reset"
+    REJECT = "reject"
+
+
+class Outcome(StrEnum):
+    """What the rule decided for a chunk."""
+
+    FRESH = "fresh"
+    ADVANCE = "advance"
+    DUPLICATE = "duplicate"
+    REJECT = "reject"
+
+
+class RejectReason(StrEnum):
+    """Why a chunk was rejected; the dead-letter reason."""
+
+    GAP = "gap"
+    AFTER_END = "after_end"
+
+
+def _frozen_tensors(tensors: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+    frozen: dict[str, np.ndarray] = {}
+    for name, value in tensors.items():
+        array = np.array(value, copy=True)
+        array.setflags(write=False)
+        frozen[name] = array
+    return MappingProxyType(frozen)
+
+
+@dataclass(frozen=True, eq=False)
+class StreamRecord:
+    """The stored record of one stream: its last applied ``seq``, counters and recurrent state.
+
+    ``tensors`` maps a state name (``h``, ``c``) to a float32 array ``[layers, hidden]``; it is empty for
+    a tombstone (``ended``). The arrays are copied and made read-only, so a record is a value.
+    Equality compares tensors bit for bit (dtype, shape and bytes).
+    """
+
+    seq: int
+    ended: bool = False
+    steps_seen: int = 0
+    chunks: int = 0
+    gaps: int = 0
+    updated_at_ms: int = 0
+    tensors: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.seq < 0:
+            raise ValueError(f"seq must be >= 0, got {self.seq}")
+        if min(self.steps_seen, self.chunks, self.gaps, self.updated_at_ms) < 0:
+            raise ValueError("counters and updated_at_ms must be >= 0")
+        if self.ended and self.tensors:
+            raise ValueError("an ended record (tombstone) holds no tensors")
+        object.__setattr__(self, "tensors", _frozen_tensors(self.tensors))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StreamRecord):
+            return NotImplemented
+        head = (self.seq, self.ended, self.steps_seen, self.chunks, self.gaps, self.updated_at_ms)
+        other_head = (other.seq, other.ended, other.steps_seen, other.chunks, other.gaps, other.updated_at_ms)
+        if head != other_head or self.tensors.keys() != other.tensors.keys():
+            return False
+        return all(_same_bits(self.tensors[name], other.tensors[name]) for name in self.tensors)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The rule's verdict for one chunk.
+
+    ``expected_seq`` is the seq of the stored record the decision was made from (``None``: no record);
+    the state write for an accepted chunk is fenced on it. ``gap`` is true when the chunk was accepted
+    across a gap (or rejected for one). ``final`` is true when an accepted chunk ends the stream.
+    """
+
+    outcome: Outcome
+    seq: int
+    expected_seq: int | None
+    gap: bool = False
+    final: bool = False
+    reason: RejectReason | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """The chunk runs through the model (FRESH or ADVANCE)."""
+        return self.outcome in (Outcome.FRESH, Outcome.ADVANCE)
+
+
+def decide(record: StreamRecord | None, seq: int, start: bool, end: bool, policy: GapPolicy) -> Decision:
+    """Apply the per-chunk rule to one chunk (``seq``, ``start``, ``end``) of a stream."""
+    if seq < 0:
+        raise ValueError(f"seq must be >= 0, got {seq}")
+    outcome, gap, reason = _classify(record, seq, start, GapPolicy(policy))
+    accepted = outcome in (Outcome.FRESH, Outcome.ADVANCE)
+    expected = record.seq if record is not None else None
+    return Decision(outcome, seq, expected, gap=gap, final=end and accepted, reason=reason)
+
+
+_Verdict = tuple[Outcome, bool, RejectReason | None]
+
+
+def _classify(record: StreamRecord | None, seq: int, start: bool, policy: GapPolicy) -> _Verdict:
+    if record is None:
+        if seq == 0 or start:
+            return Outcome.FRESH, False, None
+        return _on_gap(policy, skip=Outcome.FRESH)
+    if seq <= record.seq:
+        return Outcome.DUPLICATE, False, None
+    if record.ended:
+        return Outcome.REJECT, False, RejectReason.AFTER_END
+    if start:
+        return Outcome.FRESH, False, None
+    if seq == record.seq + 1:
+        return Outcome.ADVANCE, False, None
+    return _on_gap(policy, skip=Outcome.ADVANCE)
+
+
+def _on_gap(policy: GapPolicy, *, skip: Outcome) -> _Verdict:
+    if policy is GapPolicy.SKIP:
+        return skip, True, None
+    if policy is GapPolicy.RESET:
+        return Outcome.FRESH, True, None
+    return Outcome.REJECT, True, RejectReason.GAP
+
+
+def starting_state(decision: Decision, record: StreamRecord | None) -> Mapping[str, np.ndarray] | None:
+    """The state an accepted chunk starts from: the stored tensors (ADVANCE) or ``None`` (zero state)."""
+    if not decision.accepted:
+        raise ValueError(f"a {decision.outcome} chunk does not run")
+    if decision.outcome is Outcome.ADVANCE:
+        if record is None or not record.tensors:
+            raise ValueError("ADVANCE needs a live stored record")
+        return record.tensors
+    return None
+
+
+def next_record(
+    decision: Decision,
+    previous: StreamRecord | None,
+    tensors: Mapping[str, np.ndarray],
+    steps: int,
+    now_ms: int,
+) -> StreamRecord:
+    """The record to store after an accepted chunk of ``steps`` steps left the model in ``tensors``.
+
+    A final chunk yields a tombstone: the seq and counters, no tensors.
+    """
+    if not decision.accepted:
+        raise ValueError(f"a {decision.outcome} chunk leaves the record untouched")
+    if (previous.seq if previous is not None else None) != decision.expected_seq:
+        raise ValueError("previous record is not the one the decision was made from")
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    base = StreamRecord(seq=0) if decision.outcome is Outcome.FRESH or previous is None else previous
+    return StreamRecord(
+        seq=decision.seq,
+        ended=decision.final,
+        steps_seen=base.steps_seen + steps,
+        chunks=base.chunks + 1,
+        gaps=base.gaps + int(decision.gap),
+        updated_at_ms=now_ms,
+        tensors=EMPTY_TENSORS if decision.final else tensors,
+    )

@@ -1,0 +1,199 @@
+"""Bytes to events and back, with the structural checks that need no model knowledge.
+
+:func:`decode_input_event` either returns a valid :class:`InputEvent` or raises :class:`EventError` whose
+``reason`` is a :class:`DeadLetterReason`; :func:`dead_letter` turns such a failure into the dead-letter
+event, keeping whatever identifying fields could still be read. Checks that need the model repository or
+the stream's state (feature width, unknown model or version, gaps, chunks after the end) happen later; their
+reasons are defined in :class:`DeadLetterReason` too.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import json
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from rnnstream.errors import EventError
+from rnnstream.events.models import (
+    EVENT_FORMAT_VERSION,
+    DeadLetter,
+    DeadLetterReason,
+    FramesPayload,
+    InputEvent,
+    PredictionEvent,
+    SourcePosition,
+)
+
+#: Suggested limits for settings; callers pass their own.
+DEFAULT_MAX_BYTES = 1_000_000
+DEFAULT_MAX_STEPS = 2_000
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def event_key(stream_id: str) -> bytes:
+    """The Kafka key of every event of a stream: its id in UTF-8 (keeps a stream on one partition)."""
+    return stream_id.encode("utf-8")
+
+
+def _describe(errors: list[ErrorDetails], *, limit: int = 3) -> str:
+    parts = []
+    for error in errors[:limit]:
+        where = ".".join(str(p) for p in error["loc"]) or "value"
+        parts.append(f"{where}: {error['msg']}")
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _classify(exc: ValidationError, what: str) -> EventError:
+    errors = exc.errors(include_url=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return EventError(DeadLetterReason.NOT_DECODABLE, f"not JSON: {errors[0]['msg']}")
+    if any(e["loc"] == () and e["type"] == "model_type" for e in errors):
+        return EventError(DeadLetterReason.WRONG_SCHEMA, f"{what} must be a JSON object")
+    version = next((e for e in errors if e["loc"] == ("v",)), None)
+    if version is not None:
+        got = "missing" if version["type"] == "missing" else f"v={version['input']!r}"
+        return EventError(
+            DeadLetterReason.WRONG_SCHEMA, f"unsupported format version ({got}); this reader knows v=1"
+        )
+    if all(e["loc"] == ("seq",) and e["type"] == "greater_than_equal" for e in errors):
+        return EventError(DeadLetterReason.NEGATIVE_SEQ, f"seq must be >= 0, got {errors[0]['input']}")
+    return EventError(DeadLetterReason.WRONG_SCHEMA, f"{what} does not match its schema: {_describe(errors)}")
+
+
+def _decode(model: type[_M], raw: bytes, what: str) -> _M:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventError(DeadLetterReason.NOT_DECODABLE, f"not UTF-8 (byte {exc.start})") from exc
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        raise _classify(exc, what) from exc
+
+
+def decode_input_event(raw: bytes, *, max_bytes: int, max_steps: int) -> InputEvent:
+    """Decode and structurally validate one input event.
+
+    Raises :class:`EventError` with reason ``oversized`` (more than ``max_bytes`` bytes or ``max_steps``
+    steps), ``not_decodable``, ``wrong_schema``, ``negative_seq``, ``empty`` or ``non_finite``.
+    """
+    if len(raw) > max_bytes:
+        raise EventError(DeadLetterReason.OVERSIZED, f"the value has {len(raw)} bytes, more than {max_bytes}")
+    event = _decode(InputEvent, raw, "the input event")
+    steps = event.steps
+    kind = event.payload.kind
+    if steps == 0:
+        raise EventError(DeadLetterReason.EMPTY, f"the {kind} payload holds no steps")
+    if steps > max_steps:
+        raise EventError(
+            DeadLetterReason.OVERSIZED, f"the {kind} payload holds {steps} steps, more than {max_steps}"
+        )
+    if isinstance(event.payload, FramesPayload):
+        finite = np.isfinite(event.payload.array)
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][0])
+            raise EventError(DeadLetterReason.NON_FINITE, f"frame {row} holds NaN or infinity")
+    return event
+
+
+def _encode(event: BaseModel) -> bytes:
+    return event.model_dump_json().encode("utf-8")
+
+
+def encode_input_event(event: InputEvent) -> bytes:
+    """The wire form of an input event (compact UTF-8 JSON)."""
+    return _encode(event)
+
+
+def encode_prediction(event: PredictionEvent) -> bytes:
+    """The wire form of a prediction event (compact UTF-8 JSON)."""
+    return _encode(event)
+
+
+def decode_prediction(raw: bytes) -> PredictionEvent:
+    """Decode a prediction event; raises :class:`EventError` (``not_decodable`` or ``wrong_schema``)."""
+    return _decode(PredictionEvent, raw, "the prediction event")
+
+
+def encode_dead_letter(letter: DeadLetter) -> bytes:
+    """The wire form of a dead letter (compact UTF-8 JSON)."""
+    return _encode(letter)
+
+
+def decode_dead_letter(raw: bytes) -> DeadLetter:
+    """Decode a dead letter; raises :class:`EventError` (``not_decodable`` or ``wrong_schema``)."""
+    return _decode(DeadLetter, raw, "the dead letter")
+
+
+def _readable_fields(raw: bytes) -> dict[str, Any]:
+    """``stream_id``, ``seq`` and ``model`` from a value that may be broken, each ``None`` when unreadable."""
+    found: dict[str, Any] = {"stream_id": None, "seq": None, "model": None}
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return found
+    if not isinstance(value, dict):
+        return found
+    for name in ("stream_id", "model"):
+        field = value.get(name)
+        if isinstance(field, str) and 0 < len(field) <= 256:
+            found[name] = field
+    seq = value.get("seq")
+    if isinstance(seq, int) and not isinstance(seq, bool):
+        found["seq"] = seq
+    return found
+
+
+def dead_letter(
+    raw: bytes,
+    reason: DeadLetterReason | str,
+    detail: str,
+    *,
+    at_ms: int,
+    source: SourcePosition | None = None,
+    max_original_bytes: int | None = None,
+) -> DeadLetter:
+    """The dead letter for ``raw``: the reason, the original value and whatever fields could be read.
+
+    ``max_original_bytes`` cuts a huge original (an ``oversized`` value would not fit the dead-letter topic
+    either); ``original_truncated`` then says so.
+    """
+    kept = raw if max_original_bytes is None else raw[:max_original_bytes]
+    encoding: Literal["utf-8", "base64"] = "utf-8"
+    try:
+        # not final: a cut in the middle of a character drops that character, not the whole text
+        original = codecs.getincrementaldecoder("utf-8")().decode(kept, final=len(kept) == len(raw))
+    except UnicodeDecodeError:
+        original, encoding = base64.b64encode(kept).decode("ascii"), "base64"
+    return DeadLetter(
+        v=EVENT_FORMAT_VERSION,
+        reason=DeadLetterReason(reason),
+        detail=detail,
+        original=original,
+        original_encoding=encoding,
+        original_truncated=len(kept) < len(raw),
+        source=source,
+        at_ms=at_ms,
+        **_readable_fields(raw),
+    )
+
+
+def dead_letter_for(
+    raw: bytes,
+    error: EventError,
+    *,
+    at_ms: int,
+    source: SourcePosition | None = None,
+    max_original_bytes: int | None = None,
+) -> DeadLetter:
+    """:func:`dead_letter` for an :class:`EventError` raised while handling ``raw``."""
+    return dead_letter(
+        raw, error.reason, str(error), at_ms=at_ms, source=source, max_original_bytes=max_original_bytes
+    )

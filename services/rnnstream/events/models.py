@@ -1,0 +1,191 @@
+"""The three event formats on the wire, version 1: input events, predictions, dead letters.
+
+Every event is one UTF-8 JSON object; the Kafka key is the stream id. The models are strict (``seq`` must be
+a JSON integer, ``"1"`` is refused) and refuse unknown fields: a new optional field comes with a new ``v``.
+The JSON Schema files in ``schemas/`` are generated from these classes (see ``schema_files``); a test fails
+when they drift apart. docs/events.md describes the formats for people.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+EVENT_FORMAT_VERSION: Final = 1
+
+#: How frames travel: float32, little-endian, row-major ``[T, F]``.
+FRAME_DTYPE = np.dtype("<f4")
+
+StreamId = Annotated[str, Field(min_length=1, max_length=256, description="The stream; also the Kafka key.")]
+ModelName = Annotated[str, Field(min_length=1, max_length=256, description="Model name in the repository.")]
+Millis = Annotated[int, Field(ge=0, description="Wall-clock time, milliseconds since the Unix epoch.")]
+
+
+class DeadLetterReason(StrEnum):
+    """Why an input event went to the dead-letter topic (machine-readable, stable)."""
+
+    NOT_DECODABLE = "not_decodable"  # not UTF-8, or not JSON
+    WRONG_SCHEMA = (
+        "wrong_schema"  # fields missing or of the wrong type, unknown ``v``, frames not matching shape
+    )
+    NEGATIVE_SEQ = "negative_seq"  # seq < 0
+    EMPTY = "empty"  # zero frames or zero tokens
+    OVERSIZED = "oversized"  # more steps than allowed per chunk, or a value larger than allowed
+    NON_FINITE = "non_finite"  # NaN or infinity among the frames
+    WRONG_FEATURE_WIDTH = "wrong_feature_width"  # F differs from the model's feature count (needs the model)
+    UNKNOWN_MODEL = "unknown_model"  # no such model in the repository (needs the repository)
+    UNKNOWN_VERSION = "unknown_version"  # no such version of that model (needs the repository)
+    GAP = "gap"  # seq skips ahead and the gap policy is ``reject`` (needs the stream's state)
+    AFTER_END = "after_end"  # the stream already ended (needs the stream's state)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid", allow_inf_nan=False)
+
+
+class FramesPayload(_Wire):
+    """Feature frames (audio: log-mel) as base64 of little-endian float32, row-major ``[T, F]``.
+
+    Validation checks that ``data`` is base64 of exactly ``T * F * 4`` bytes; :attr:`array` is the decoded
+    (read-only) array. Whether the values are finite and ``T`` is in range is the codec's business.
+    """
+
+    kind: Literal["frames"]
+    dtype: Literal["float32"] = "float32"
+    shape: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1)]] = Field(
+        description="[T, F]: T frames (time steps) of F features each."
+    )
+    data: str = Field(description="Standard base64 (RFC 4648 §4, with padding) of T*F little-endian float32.")
+
+    @model_validator(mode="after")
+    def _check_data(self) -> FramesPayload:
+        _ = self.frame_bytes  # decodes (and caches) now, so bad data fails validation
+        return self
+
+    @cached_property
+    def frame_bytes(self) -> bytes:
+        """The decoded ``data``: T*F little-endian float32 (cached; bytes keep model equality cheap)."""
+        try:
+            raw = base64.b64decode(self.data, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("data is not valid base64") from exc
+        steps, width = self.shape
+        if len(raw) != steps * width * FRAME_DTYPE.itemsize:
+            raise ValueError(
+                f"data holds {len(raw)} bytes but shape {list(self.shape)} needs {steps * width * 4}"
+            )
+        return raw
+
+    @property
+    def array(self) -> npt.NDArray[np.float32]:
+        """The frames as a read-only float32 array of shape ``[T, F]`` (a view of :attr:`frame_bytes`)."""
+        array = np.frombuffer(self.frame_bytes, dtype=FRAME_DTYPE).reshape(self.shape)
+        array = array.astype(np.float32, copy=False)  # no copy on little-endian machines
+        array.flags.writeable = False
+        return array
+
+    @property
+    def steps(self) -> int:
+        """T, the number of frames."""
+        return self.shape[0]
+
+    @classmethod
+    def from_array(cls, frames: npt.ArrayLike) -> FramesPayload:
+        """Encode a ``[T, F]`` array (converted to float32) as a payload."""
+        array = np.ascontiguousarray(np.asarray(frames, dtype=FRAME_DTYPE))
+        if array.ndim != 2:
+            raise ValueError(f"frames must be two-dimensional [T, F], not of shape {array.shape}")
+        data = base64.b64encode(array.tobytes()).decode("ascii")
+        return cls(kind="frames", shape=(array.shape[0], array.shape[1]), data=data)
+
+
+class TokensPayload(_Wire):
+    """Text as a list of tokens (the producer splits; the model's vocabulary maps them to ids)."""
+
+    kind: Literal["tokens"]
+    tokens: list[str]
+
+    @property
+    def steps(self) -> int:
+        """The number of tokens."""
+        return len(self.tokens)
+
+
+Payload = Annotated[FramesPayload | TokensPayload, Field(discriminator="kind")]
+
+
+class InputEvent(_Wire):
+    """One chunk of a stream, sent by a producer to the input topic."""
+
+    v: Literal[1] = Field(description="Format version.")
+    stream_id: StreamId
+    seq: int = Field(ge=0, description="Chunk number within the stream: 0, 1, 2, ...")
+    model: ModelName
+    model_version: str | None = Field(
+        default=None, min_length=1, max_length=256, description="Model version; null means the latest."
+    )
+    start: bool = Field(default=False, description="This chunk starts (or restarts) the stream.")
+    end: bool = Field(default=False, description="This chunk ends the stream; the prediction is final.")
+    produced_at_ms: Millis
+    payload: Payload
+
+    @property
+    def steps(self) -> int:
+        """Frames or tokens in this chunk."""
+        return self.payload.steps
+
+
+class PredictionEvent(_Wire):
+    """The prediction after one chunk, published to the prediction topic."""
+
+    v: Literal[1] = Field(description="Format version.")
+    stream_id: StreamId
+    seq: int = Field(ge=0, description="The seq of the chunk this prediction follows.")
+    model: ModelName
+    model_version: str = Field(min_length=1, description="The version that actually ran.")
+    label: str = Field(description="The label with the highest score.")
+    scores: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        description="Probability of every label (softmax of the last valid step's logits)."
+    )
+    steps_seen: int = Field(ge=0, description="Frames or tokens seen in this stream so far.")
+    final: bool = Field(description="True after the stream's end chunk.")
+    gap: bool = Field(description="True when chunks were missing before this one (gap policy skip/reset).")
+    produced_at_ms: Millis
+    predicted_at_ms: Millis
+
+
+class SourcePosition(_Wire):
+    """Where the offending record was read."""
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+
+
+class DeadLetter(_Wire):
+    """An input event that could not be processed, with the reason, published to the dead-letter topic."""
+
+    v: Literal[1] = Field(description="Format version.")
+    reason: DeadLetterReason
+    detail: str = Field(description="What was wrong, in words.")
+    stream_id: str | None = Field(description="The stream, when it could be read.")
+    seq: int | None = Field(description="The seq, when it could be read.")
+    model: str | None = Field(description="The model name, when it could be read.")
+    original: str = Field(description="The original value: UTF-8 text, or base64 (see original_encoding).")
+    original_encoding: Literal["utf-8", "base64"] = "utf-8"
+    original_truncated: bool = Field(default=False, description="True when only the first bytes are kept.")
+    source: SourcePosition | None = Field(default=None, description="Topic, partition, offset when known.")
+    at_ms: Millis
+
+    def original_bytes(self) -> bytes:
+        """The original value as bytes."""
+        if self.original_encoding == "base64":
+            return base64.b64decode(self.original)
+        return self.original.encode("utf-8")

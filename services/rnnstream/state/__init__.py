@@ -1,0 +1,18 @@
+"""Per-stream state: the ``StateStore`` port, its record codec, and the memory and Redis stores.
+
+The Redis stores are imported from :mod:`rnnstream.state.redis_store` (it needs the ``worker`` extra).
+"""
+
+from rnnstream.state.codec import decode_record, encode_record
+from rnnstream.state.memory import MemoryStateStore
+from rnnstream.state.store import StateKey, StateStore, StateWrite, WriteResult
+
+__all__ = [
+    "MemoryStateStore",
+    "StateKey",
+    "StateStore",
+    "StateWrite",
+    "WriteResult",
+    "decode_record",
+    "encode_record",
+]

@@ -1,0 +1,153 @@
+"""Binary codec for a stored :class:`~rnnstream.core.chunk_rule.StreamRecord`.
+
+Layout, all little-endian (``struct`` notation)::
+
+    offset  size  field
+    0       4     magic b"RNS1"
+    4       1     format version (B), currently 1
+    5       1     flags (B): bit 0 = ended (tombstone)
+    6       2     tensor count (H)
+    8       8     seq (q)            <- fixed offset, read by the Redis fence script
+    16      8     steps_seen (q)
+    24      8     chunks (q)
+    32      8     gaps (q)
+    40      8     updated_at_ms (q)
+    48      ...   tensors, each: name length (H), UTF-8 name, dtype code (B), ndim (B),
+                  shape (ndim x I), raw little-endian C-order data
+
+The Redis script never parses numbers: it compares the 8 raw bytes at offset 8 (Lua ``string.sub(v, 9,
+16)``) with the expected seq encoded the same way (:func:`encode_seq`), which is exact for any int64 and
+needs no Lua ``struct`` library. Float tensors round-trip bit for bit.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from rnnstream.core.chunk_rule import StreamRecord
+from rnnstream.errors import StateCodecError
+
+MAGIC = b"RNS1"
+FORMAT_VERSION = 1
+SEQ_OFFSET = 8
+_HEADER = struct.Struct("<4sBBHqqqqq")
+_SEQ = struct.Struct("<q")
+_NAME_LEN = struct.Struct("<H")
+_TENSOR_HEAD = struct.Struct("<BB")
+_FLAG_ENDED = 0x01
+
+_DTYPES: dict[int, np.dtype[np.generic]] = {
+    1: np.dtype("<f4"),
+    2: np.dtype("<f2"),
+    3: np.dtype("<f8"),
+    4: np.dtype("<i4"),
+    5: np.dtype("<i8"),
+}
+_CODES = {dtype: code for code, dtype in _DTYPES.items()}
+
+
+def encode_seq(seq: int) -> bytes:
+    """The 8 bytes a record with this ``seq`` holds at :data:`SEQ_OFFSET`."""
+    return _SEQ.pack(seq)
+
+
+def decode_seq(raw: bytes) -> int:
+    """Inverse of :func:`encode_seq`."""
+    try:
+        return int(_SEQ.unpack(raw)[0])
+    except struct.error as exc:
+        raise StateCodecError(f"bad stored seq {raw!r}") from exc
+
+
+def encode_record(record: StreamRecord) -> bytes:
+    """Serialise a record (see the module docstring for the layout)."""
+    try:
+        return _encode(record)
+    except struct.error as exc:
+        raise StateCodecError(f"cannot encode state: {exc}") from exc
+
+
+def _encode(record: StreamRecord) -> bytes:
+    flags = _FLAG_ENDED if record.ended else 0
+    parts = [
+        _HEADER.pack(
+            MAGIC,
+            FORMAT_VERSION,
+            flags,
+            len(record.tensors),
+            record.seq,
+            record.steps_seen,
+            record.chunks,
+            record.gaps,
+            record.updated_at_ms,
+        )
+    ]
+    for name, array in record.tensors.items():
+        dtype = array.dtype.newbyteorder("<")
+        code = _CODES.get(dtype)
+        if code is None:
+            raise StateCodecError(f"tensor {name!r} has unsupported dtype {array.dtype}")
+        raw_name = name.encode("utf-8")
+        parts += [
+            _NAME_LEN.pack(len(raw_name)),
+            raw_name,
+            _TENSOR_HEAD.pack(code, array.ndim),
+            struct.pack(f"<{array.ndim}I", *array.shape),
+            np.ascontiguousarray(array, dtype=dtype).tobytes(),
+        ]
+    return b"".join(parts)
+
+
+def decode_record(data: bytes) -> StreamRecord:
+    """Parse bytes written by :func:`encode_record`; raises :class:`StateCodecError` on anything else."""
+    try:
+        return _decode(memoryview(data))
+    except StateCodecError:
+        raise
+    except (struct.error, UnicodeDecodeError, ValueError) as exc:
+        raise StateCodecError(f"cannot decode stored state: {exc}") from exc
+
+
+def _decode(view: memoryview) -> StreamRecord:
+    magic, version, flags, count, seq, steps, chunks, gaps, updated = _HEADER.unpack_from(view, 0)
+    if magic != MAGIC:
+        raise StateCodecError(f"bad magic {bytes(magic)!r}")
+    if version != FORMAT_VERSION:
+        raise StateCodecError(f"unsupported state format version {version}")
+    if flags & ~_FLAG_ENDED:
+        raise StateCodecError(f"unknown flags {flags:#x}")
+    offset = _HEADER.size
+    tensors: dict[str, np.ndarray] = {}
+    for _ in range(count):
+        (name_len,) = _NAME_LEN.unpack_from(view, offset)
+        offset += _NAME_LEN.size
+        name = bytes(view[offset : offset + name_len]).decode("utf-8")
+        offset += name_len
+        code, ndim = _TENSOR_HEAD.unpack_from(view, offset)
+        offset += _TENSOR_HEAD.size
+        shape = struct.unpack_from(f"<{ndim}I", view, offset)
+        offset += 4 * ndim
+        dtype = _DTYPES.get(code)
+        if name in tensors:
+            raise StateCodecError(f"tensor {name!r} appears twice")
+        if dtype is None:
+            raise StateCodecError(f"tensor {name!r} has unknown dtype code {code}")
+        size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        if offset + size > len(view):
+            raise StateCodecError(f"tensor {name!r} is truncated")
+        array = np.frombuffer(view[offset : offset + size], dtype=dtype).reshape(shape)
+        tensors[name] = array.astype(dtype.newbyteorder("="), copy=False)
+        offset += size
+    if offset != len(view):
+        raise StateCodecError(f"{len(view) - offset} trailing bytes after the last tensor")
+    return StreamRecord(
+        seq=seq,
+        ended=bool(flags & _FLAG_ENDED),
+        steps_seen=steps,
+        chunks=chunks,
+        gaps=gaps,
+        updated_at_ms=updated,
+        tensors=tensors,
+    )

@@ -1,0 +1,196 @@
+"""Redis :class:`~rnnstream.state.store.StateStore` on ``redis.asyncio``.
+
+``load_many`` is one ``MGET``; ``store_many`` is one call of one Lua script (``EVALSHA``) that checks
+every key's fence and ``SET key value PX ttl`` for those that pass. The fence compares the 8 raw seq
+bytes at a fixed offset of the stored value (see :mod:`rnnstream.state.codec`), so the script never
+parses numbers. A stored value without the ``RNS1`` magic fails the whole call before anything is
+written (:class:`~rnnstream.errors.StateCodecError`).
+
+:class:`RedisClusterStateStore` does the same per hash slot: keys are hash-tagged on the stream id, so
+it sends one ``MGET`` and one script call per slot group, concurrently.
+
+Redis errors are translated at this boundary: ``raise StateError(...) from exc``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Self
+
+from redis.asyncio import Redis, RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import RedisError, ResponseError
+
+from rnnstream.core.chunk_rule import StreamRecord
+from rnnstream.errors import ConfigurationError, StateCodecError, StateError
+from rnnstream.state.codec import decode_record, decode_seq, encode_record, encode_seq
+from rnnstream.state.store import StateKey, StateWrite, WriteResult, ttl_ms
+
+DEFAULT_PREFIX = "rnnstream"
+_BAD_VALUE = "RNS_BADVALUE"
+
+# KEYS: state keys. ARGV[1]: TTL in ms; for key i, ARGV[2i] is the expected seq as 8 raw bytes
+# ('' = no record expected) and ARGV[2i+1] the new value. Per key it returns 1 (applied),
+# 0 (refused, no record) or the stored 8 seq bytes (refused).
+FENCED_SET_LUA = """
+local current = {}
+for _, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if value and (string.len(value) < 16 or string.sub(value, 1, 4) ~= 'RNS1') then
+    return redis.error_reply('RNS_BADVALUE ' .. key)
+  end
+  current[key] = value
+end
+local results = {}
+for i, key in ipairs(KEYS) do
+  local value = current[key]
+  local expected = ARGV[2 * i]
+  local pass
+  if value then pass = string.sub(value, 9, 16) == expected else pass = expected == '' end
+  if pass then
+    local new = ARGV[2 * i + 1]
+    redis.call('SET', key, new, 'PX', ARGV[1])
+    current[key] = new
+    results[i] = 1
+  elseif value then
+    results[i] = string.sub(value, 9, 16)
+  else
+    results[i] = 0
+  end
+end
+return results
+"""
+
+RedisClient = Redis | RedisCluster
+
+
+class RedisStateStore:
+    """State records in one Redis server (or any client whose multi-key commands reach one node).
+
+    The store owns ``client`` and closes it in :meth:`close`. The client must return bytes
+    (``decode_responses=False``).
+    """
+
+    def __init__(self, client: RedisClient, prefix: str = DEFAULT_PREFIX) -> None:
+        if client.get_connection_kwargs().get("decode_responses"):
+            raise ConfigurationError("the state store needs a Redis client with decode_responses=False")
+        self._client = client
+        self._prefix = prefix
+        self._script = client.register_script(FENCED_SET_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **client_kwargs: Any) -> Self:
+        """A store on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``)."""
+        return cls(Redis.from_url(url, decode_responses=False, **client_kwargs), prefix)
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of every record this store touches."""
+        return self._prefix
+
+    def _groups(self, names: Sequence[str]) -> list[list[int]]:
+        """Positions of ``names`` sent together; one group here, one per slot in a cluster."""
+        return [list(range(len(names)))]
+
+    async def load_many(self, keys: Sequence[StateKey]) -> list[StreamRecord | None]:
+        """The records of ``keys`` in order: one ``MGET`` (per slot group)."""
+        if not keys:
+            return []
+        names = [key.render(self._prefix) for key in keys]
+        groups = self._groups(names)
+        try:
+            replies = await asyncio.gather(*(self._client.mget([names[i] for i in g]) for g in groups))
+        except RedisError as exc:
+            raise StateError(f"loading {len(names)} state records failed: {exc}") from exc
+        records: list[StreamRecord | None] = [None] * len(names)
+        for group, values in zip(groups, replies, strict=True):
+            for position, value in zip(group, values, strict=True):
+                if value is not None:
+                    records[position] = _decode(names[position], value)
+        return records
+
+    async def store_many(self, writes: Sequence[StateWrite], ttl_s: float) -> list[WriteResult]:
+        """Apply fenced writes in order: one script call (per slot group)."""
+        px = ttl_ms(ttl_s)
+        if not writes:
+            return []
+        names = [write.key.render(self._prefix) for write in writes]
+        fences = [b"" if w.expected_seq is None else encode_seq(w.expected_seq) for w in writes]
+        values = [encode_record(write.record) for write in writes]  # before any I/O
+        groups = self._groups(names)
+        try:
+            replies = await asyncio.gather(
+                *(self._run_script(px, [(names[i], fences[i], values[i]) for i in g]) for g in groups)
+            )
+        except ResponseError as exc:
+            if _BAD_VALUE in str(exc):
+                raise StateCodecError(f"a stored state value is not an RNS1 record: {exc}") from exc
+            raise StateError(f"storing {len(names)} state records failed: {exc}") from exc
+        except RedisError as exc:
+            raise StateError(f"storing {len(names)} state records failed: {exc}") from exc
+        results: list[WriteResult | None] = [None] * len(writes)
+        for group, group_replies in zip(groups, replies, strict=True):
+            for position, reply in zip(group, group_replies, strict=True):
+                results[position] = _result(writes[position], reply)
+        return [result for result in results if result is not None]
+
+    async def _run_script(self, px: int, entries: list[tuple[str, bytes, bytes]]) -> list[Any]:
+        args: list[bytes | int] = [px]
+        for _, fence, value in entries:
+            args += [fence, value]
+        reply = await self._script(keys=[name for name, _, _ in entries], args=args)
+        if not isinstance(reply, list) or len(reply) != len(entries):
+            raise StateError(f"unexpected reply from the fence script: {reply!r}")
+        return reply
+
+    async def ping(self) -> bool:
+        """True when Redis answers ``PING``."""
+        try:
+            return bool(await self._client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        """Close the client and its connections."""
+        try:
+            await self._client.aclose()
+        except RedisError as exc:
+            raise StateError(f"closing the Redis client failed: {exc}") from exc
+
+
+class RedisClusterStateStore(RedisStateStore):
+    """State records in a Redis Cluster: one ``MGET`` and one script call per hash-slot group.
+
+    Groups run concurrently; a failure in one group does not undo the writes of the others.
+    """
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **client_kwargs: Any) -> Self:
+        """A store on a new cluster client for ``url`` (any node of the cluster)."""
+        return cls(RedisCluster.from_url(url, decode_responses=False, **client_kwargs), prefix)
+
+    def _groups(self, names: Sequence[str]) -> list[list[int]]:
+        slots: dict[int, list[int]] = {}
+        for position, name in enumerate(names):
+            slots.setdefault(key_slot(name.encode("utf-8")), []).append(position)
+        return list(slots.values())
+
+
+def _decode(name: str, value: object) -> StreamRecord:
+    if not isinstance(value, bytes):
+        raise StateCodecError(f"{name}: expected bytes from Redis, got {type(value).__name__}")
+    try:
+        return decode_record(value)
+    except StateCodecError as exc:
+        raise StateCodecError(f"{name}: {exc}") from exc
+
+
+def _result(write: StateWrite, reply: object) -> WriteResult:
+    if reply == 1:
+        return WriteResult(write.key, applied=True, stored_seq=write.record.seq)
+    if reply == 0:
+        return WriteResult(write.key, applied=False, stored_seq=None)
+    if isinstance(reply, bytes):
+        return WriteResult(write.key, applied=False, stored_seq=decode_seq(reply))
+    raise StateError(f"unexpected fence result {reply!r} for {write.key}")
