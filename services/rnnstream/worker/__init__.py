@@ -1,0 +1,1 @@
+"""The streaming worker: faust agents, settings, metrics and the HTTP endpoints."""

@@ -1,0 +1,245 @@
+"""One consumed batch, end to end, with the effects in the right order.
+
+1. decode every event (codec) and admit it against its model; a bad event becomes a dead letter alone;
+2. load the state of every (model, version, stream) in the batch: one round trip;
+3. run the per-chunk rule and the waves, one ONNX Runtime call per wave, in an executor (never on the loop);
+4. publish the predictions of accepted chunks and the dead letters, and wait until the broker has them;
+5. store the new states: one fenced round trip. A refused write (another worker got there first, or this
+   batch was already applied) changes nothing and is counted as ``fenced``.
+
+Only then does the caller let the consumer commit the batch's offsets. A crash anywhere before that makes
+the broker redeliver the batch; the state is still the old one, so the same predictions are computed and
+published again (at-least-once, deduplicable by ``(stream_id, seq)``) and the state advances exactly once.
+This module knows neither faust nor Redis: the store and the publisher are ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from rnnstream.core.chunk_rule import GapPolicy, Outcome, StreamRecord
+from rnnstream.core.step import Chunk, ChunkOutcome, StepResult, run_step
+from rnnstream.errors import EventError
+from rnnstream.events.codec import (
+    dead_letter_for,
+    decode_input_event,
+    encode_dead_letter,
+    encode_prediction,
+    event_key,
+)
+from rnnstream.events.models import DeadLetter, PredictionEvent, SourcePosition
+from rnnstream.runtime.session import OnnxModel
+from rnnstream.state.store import StateKey, StateStore, StateWrite
+from rnnstream.worker.admission import admit
+from rnnstream.worker.metrics import ActiveStreams, WorkerMetrics
+from rnnstream.worker.registry import ModelRegistry
+
+MAX_DEAD_LETTER_ORIGINAL = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """A consumed record: its value and where it came from."""
+
+    value: bytes
+    key: bytes | None = None
+    topic: str = ""
+    partition: int = 0
+    offset: int = 0
+
+
+class Publisher(Protocol):
+    """Sends records and returns once the broker acknowledged all of them."""
+
+    async def send_predictions(self, records: Sequence[tuple[bytes, bytes]]) -> None: ...
+
+    async def send_dead_letters(self, records: Sequence[tuple[bytes | None, bytes]]) -> None: ...
+
+
+@dataclass
+class BatchReport:
+    predictions: list[PredictionEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    duplicates: int = 0
+    fenced: int = 0
+    waves: int = 0
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    gap_policy: GapPolicy = GapPolicy.SKIP
+    state_ttl_s: float = 3600.0
+    max_event_bytes: int = 1_048_576
+    max_chunk_steps: int = 2000
+
+
+class BatchProcessor:
+    """Turns a batch of raw input events into predictions, dead letters and state writes."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        store: StateStore,
+        publisher: Publisher,
+        metrics: WorkerMetrics,
+        config: ProcessorConfig,
+        *,
+        executor: Executor | None = None,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.publisher = publisher
+        self.metrics = metrics
+        self.config = config
+        self.executor = executor
+        self.clock_ms = clock_ms
+        self.active = ActiveStreams(metrics, config.state_ttl_s)
+        for m in registry:
+            metrics.set_model_info(m.name, version=m.version, task=m.manifest.task, cell=m.manifest.cell)
+
+    async def process(self, batch: Sequence[RawEvent]) -> BatchReport:
+        """Handle one batch; raises ``StateError`` (nothing stored, offsets must not be committed) when the
+        store fails, after publishing what was computed."""
+        report = BatchReport()
+        now = self.clock_ms()
+        self.metrics.batch_events.observe(len(batch))
+        groups: dict[tuple[str, str], tuple[OnnxModel, list[Chunk]]] = {}
+        originals: dict[int, RawEvent] = {}
+        for raw in batch:
+            try:
+                event = decode_input_event(
+                    raw.value, max_bytes=self.config.max_event_bytes, max_steps=self.config.max_chunk_steps
+                )
+                model, chunk = admit(event, self.registry)
+            except EventError as exc:
+                report.dead_letters.append(self._dead_letter(raw, exc, now))
+                continue
+            groups.setdefault((model.name, model.version), (model, []))[1].append(chunk)
+            originals[id(chunk)] = raw
+
+        keys = [
+            StateKey(n, v, s)
+            for (n, v), (_, chunks) in groups.items()
+            for s in dict.fromkeys(c.stream_id for c in chunks)
+        ]
+        records: dict[StateKey, StreamRecord | None] = {}
+        if keys:
+            started = time.perf_counter()
+            records = dict(zip(keys, await self.store.load_many(keys), strict=True))
+            self.metrics.observe_redis("load", time.perf_counter() - started)
+
+        results = await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._run_models, groups, records, now
+        )
+        writes: list[StateWrite] = []
+        for model, result in results:
+            writes.extend(result.writes)
+            report.waves += len(result.wave_rows)
+            self.metrics.onnx_seconds.labels(model=model.name).observe(result.onnx_seconds)
+            for rows in result.wave_rows:
+                self.metrics.wave_rows.observe(rows)
+            for outcome in result.outcomes:
+                self._account(model, outcome, originals[id(outcome.chunk)], report, now)
+        self.metrics.batch_waves.observe(report.waves)
+
+        await self._publish(report)
+        if writes:
+            started = time.perf_counter()
+            outcomes = await self.store.store_many(writes, ttl_s=self.config.state_ttl_s)
+            self.metrics.observe_redis("store", time.perf_counter() - started)
+            for w, res in zip(writes, outcomes, strict=True):
+                if not res.applied:
+                    report.fenced += 1
+                    self.metrics.count_events(w.key.model, "fenced")
+                elif w.record.ended:
+                    self.active.forget(w.key.model, w.key.stream_id)
+                else:
+                    self.active.touch(w.key.model, w.key.stream_id)
+        self.active.refresh()
+        return report
+
+    def _run_models(
+        self,
+        groups: dict[tuple[str, str], tuple[OnnxModel, list[Chunk]]],
+        records: dict[StateKey, StreamRecord | None],
+        now: int,
+    ) -> list[tuple[OnnxModel, StepResult]]:
+        out = []
+        for (name, version), (model, chunks) in groups.items():
+            mine = {c.stream_id: records[StateKey(name, version, c.stream_id)] for c in chunks}
+            out.append((model, run_step(model, chunks, mine, policy=self.config.gap_policy, now_ms=now)))
+        return out
+
+    def _account(
+        self, model: OnnxModel, o: ChunkOutcome, raw: RawEvent, report: BatchReport, now: int
+    ) -> None:
+        d = o.decision
+        if d.accepted:
+            assert o.scores is not None
+            scores = o.scores
+            best = int(np.argmax(scores))
+            report.predictions.append(
+                PredictionEvent(
+                    v=1,
+                    stream_id=o.chunk.stream_id,
+                    seq=o.chunk.seq,
+                    model=model.name,
+                    model_version=model.version,
+                    label=model.labels[best],
+                    scores={
+                        lab: min(1.0, max(0.0, float(p))) for lab, p in zip(model.labels, scores, strict=True)
+                    },
+                    steps_seen=o.steps_seen,
+                    final=d.final,
+                    gap=d.gap,
+                    produced_at_ms=o.chunk.produced_at_ms,
+                    predicted_at_ms=now,
+                )
+            )
+            self.metrics.count_events(model.name, "accepted")
+        elif d.outcome is Outcome.DUPLICATE:
+            report.duplicates += 1
+            self.metrics.count_events(model.name, "duplicate")
+        else:
+            assert d.reason is not None
+            detail = (
+                f"stream {o.chunk.stream_id!r} already ended at seq {d.expected_seq}"
+                if d.reason == "after_end"
+                else f"stream {o.chunk.stream_id!r}: expected seq {(d.expected_seq or -1) + 1}, got {d.seq} (gap policy reject)"
+            )
+            report.dead_letters.append(self._dead_letter(raw, EventError(d.reason.value, detail), now))
+            self.metrics.count_events(model.name, "rejected")
+
+    def _dead_letter(self, raw: RawEvent, exc: EventError, now: int) -> DeadLetter:
+        source = (
+            SourcePosition(topic=raw.topic, partition=raw.partition, offset=raw.offset) if raw.topic else None
+        )
+        return dead_letter_for(
+            raw.value, exc, at_ms=now, source=source, max_original_bytes=MAX_DEAD_LETTER_ORIGINAL
+        )
+
+    async def _publish(self, report: BatchReport) -> None:
+        if report.predictions:
+            await self.publisher.send_predictions(
+                [(event_key(p.stream_id), encode_prediction(p)) for p in report.predictions]
+            )
+            for p in report.predictions:
+                self.metrics.count_prediction(p.model, final=p.final)
+                self.metrics.observe_latency(p.model, p.produced_at_ms / 1000.0)
+        if report.dead_letters:
+            await self.publisher.send_dead_letters(
+                [
+                    (event_key(d.stream_id) if d.stream_id else None, encode_dead_letter(d))
+                    for d in report.dead_letters
+                ]
+            )
+            for d in report.dead_letters:
+                self.metrics.count_dead_letter(d.reason.value)
