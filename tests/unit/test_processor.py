@@ -1,0 +1,112 @@
+"""The batch processor without Kafka or Redis: memory store, a recording publisher, the committed models."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from rnnstream.errors import StateError
+from rnnstream.events import TokensPayload, decode_dead_letter, decode_prediction
+from rnnstream.events.codec import encode_input_event
+from rnnstream.events.models import InputEvent
+from rnnstream.state.memory import MemoryStateStore
+from rnnstream.state.store import StateKey, StateWrite, WriteResult
+from rnnstream.worker.metrics import WorkerMetrics
+from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
+from rnnstream.worker.registry import ModelRegistry
+from tests.paths import REPOSITORY
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.predictions: list[bytes] = []
+        self.dead_letters: list[bytes] = []
+
+    async def send_predictions(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        self.predictions.extend(v for _, v in records)
+
+    async def send_dead_letters(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        self.dead_letters.extend(v for _, v in records)
+
+
+class FailingStore(MemoryStateStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = True
+
+    async def store_many(self, writes: Sequence[StateWrite], ttl_s: float) -> list[WriteResult]:
+        if self.fail:
+            raise StateError("redis is down")
+        return await super().store_many(writes, ttl_s)
+
+
+def event(stream: str, seq: int, tokens: list[str], *, end: bool = False) -> RawEvent:
+    e = InputEvent(
+        v=1,
+        stream_id=stream,
+        seq=seq,
+        model="sms-spam-lstm",
+        start=seq == 0,
+        end=end,
+        produced_at_ms=int(time.time() * 1000),
+        payload=TokensPayload(kind="tokens", tokens=tokens),
+    )
+    return RawEvent(encode_input_event(e), stream.encode(), "in", 0, seq)
+
+
+REGISTRY = ModelRegistry.load(REPOSITORY)
+
+
+def make(store: MemoryStateStore) -> tuple[BatchProcessor, Recorder, CollectorRegistry]:
+    rec, reg = Recorder(), CollectorRegistry()
+    return BatchProcessor(REGISTRY, store, rec, WorkerMetrics(reg), ProcessorConfig()), rec, reg
+
+
+def test_publish_then_store_and_a_failed_store_replays_identically() -> None:
+    store = FailingStore()
+    proc, rec, _ = make(store)
+    batch = [event("s", 0, ["win"]), event("s", 1, ["cash"]), event("t", 0, ["hello"], end=True)]
+    try:
+        asyncio.run(proc.process(batch))
+        raise AssertionError("expected StateError")
+    except StateError:
+        pass
+    first = [decode_prediction(p) for p in rec.predictions]
+    assert [(p.stream_id, p.seq) for p in first] == [("s", 0), ("s", 1), ("t", 0)]  # input order
+    assert len(store) == 0  # nothing stored: offsets must not be committed, the batch comes again
+    store.fail = False
+    asyncio.run(proc.process(batch))  # the redelivery computes the same predictions again
+    again = [decode_prediction(p) for p in rec.predictions[3:]]
+    assert [(p.stream_id, p.seq, p.scores) for p in again] == [(p.stream_id, p.seq, p.scores) for p in first]
+    asyncio.run(proc.process(batch))  # and a third delivery is all duplicates: no new prediction
+    assert len(rec.predictions) == 6
+
+
+def test_two_workers_racing_on_one_stream_apply_each_chunk_once() -> None:
+    store = MemoryStateStore()
+    (a, rec_a, reg_a), (b, rec_b, reg_b) = make(store), make(store)
+    asyncio.run(a.process([event("s", 0, ["a"])]))
+
+    async def race() -> None:  # both load seq 0 before either stores: one write is fenced off
+        await asyncio.gather(a.process([event("s", 1, ["b"])]), b.process([event("s", 1, ["b"])]))
+
+    asyncio.run(race())
+    p_a, p_b = decode_prediction(rec_a.predictions[-1]), decode_prediction(rec_b.predictions[-1])
+    assert p_a.seq == p_b.seq == 1 and p_a.scores == p_b.scores  # duplicates, deduplicable by (stream, seq)
+    fenced_line = 'rnnstream_events_total{model="sms-spam-lstm",outcome="fenced"} 1.0'
+    assert [fenced_line in generate_latest(r).decode() for r in (reg_a, reg_b)].count(True) == 1
+    stored = asyncio.run(store.load_many([StateKey("sms-spam-lstm", "1", "s")]))[0]
+    assert stored is not None and stored.seq == 1 and stored.chunks == 2  # applied once
+
+
+def test_bad_events_fail_alone() -> None:
+    proc, rec, reg = make(MemoryStateStore())
+    batch = [event("s", 0, ["a"]), RawEvent(b"{}", None, "in", 0, 9), event("s", 1, ["b"])]
+    asyncio.run(proc.process(batch))
+    assert [decode_prediction(p).seq for p in rec.predictions] == [0, 1]
+    letter = decode_dead_letter(rec.dead_letters[0])
+    assert letter.reason.value == "wrong_schema" and letter.source is not None and letter.source.offset == 9
+    assert 'rnnstream_dead_letters_total{reason="wrong_schema"} 1.0' in generate_latest(reg).decode()
