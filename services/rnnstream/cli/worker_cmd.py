@@ -17,17 +17,20 @@ def worker() -> None:
     from rnnstream.worker.app import build_worker
     from rnnstream.worker.http import HttpService
     from rnnstream.worker.settings import load_settings
+    from rnnstream.worker.topics import ensure_topics_sync
 
     try:
         settings = load_settings()
         w = build_worker(settings)
+        created = ensure_topics_sync(settings)
     except RnnstreamError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     names = ", ".join(f"{m.name} v{m.version}" for m in w.registry)
     typer.echo(
         f"rnnstream worker: models {names}; {settings.input_topic} → {settings.prediction_topic}; "
-        f"Redis {settings.redis_url_redacted}; http :{settings.http_port}",
+        f"Redis {settings.redis_url_redacted}; http :{settings.http_port}"
+        + (f"; created topics {', '.join(created)}" if created else ""),
         err=True,
     )
     faust.Worker(w.app, HttpService(w), loglevel=settings.log_level, quiet=True).execute_from_commandline()
