@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Set up rnnstream on a fresh Debian machine with Python 3.11 (root for the apt part), idempotently:
-#   - Debian packages the tools and tests need (only those missing; skipped when not root)
+#   - Debian packages the tools and tests need (only those missing; skipped when not root):
+#     kcat (the any-language interop test), prometheus (promtool, for the alert-rule checks)
 #   - .venv with every extra (torch pinned to 2.13.0, CPU build)
+#   - kubectl with kustomize >= 4 for the manifest checks, when none is on PATH (deploy/check-tools.sh)
 # Re-running does nothing unless pyproject.toml changed. Override the interpreter with PYTHON=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 STAMP="$VENV/.rnnstream-setup"
-APT_PACKAGES=(kcat)
+APT_PACKAGES=(kcat prometheus)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -23,6 +25,8 @@ if ((${#need_apt[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # the prometheus package starts a server on :9090 where systemd runs; only promtool is wanted
+    command -v systemctl >/dev/null 2>&1 && systemctl disable --now prometheus >/dev/null 2>&1 || true
   else
     echo "setup: please install these Debian packages: ${need_apt[*]}" >&2
   fi
@@ -31,6 +35,7 @@ fi
 want=$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/rnnstream" ]; then
   echo "setup: $VENV is up to date"
+  VENV="$VENV" bash deploy/check-tools.sh --install >/dev/null
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
@@ -45,5 +50,6 @@ fi
 echo "setup: installing rnnstream and its extras into $VENV (first time: a few minutes)"
 "$VENV/bin/python" -m pip install "${pip_args[@]}" --upgrade pip setuptools wheel
 "$VENV/bin/python" -m pip install "${pip_args[@]}" -e ".[audio,worker,services,train,dev]"
+VENV="$VENV" bash deploy/check-tools.sh --install
 echo "$want" > "$STAMP"
 echo "setup: done"

@@ -61,8 +61,11 @@ def make_store(settings: WorkerSettings) -> StateStore:
     kwargs: dict[str, Any] = {}
     if settings.redis_password is not None:
         kwargs["password"] = settings.redis_password.get_secret_value()
+    url = settings.redis_url
+    if settings.redis_tls and url.startswith("redis://"):
+        url = "rediss://" + url.removeprefix("redis://")
     cls = RedisClusterStateStore if settings.redis_cluster else RedisStateStore
-    return cls.from_url(settings.redis_url, prefix=settings.redis_key_prefix, **kwargs)
+    return cls.from_url(url, prefix=settings.redis_key_prefix, **kwargs)
 
 
 def _credentials(settings: WorkerSettings) -> Any:
