@@ -52,7 +52,7 @@ class Harness:
         return record
 
 
-STORES = ["memory", "redis", "redis-cluster-grouping"]
+STORES = ["memory", "redis", "redis-cluster-grouping", "redis-cluster"]
 
 
 @pytest.fixture(params=STORES)
@@ -69,8 +69,13 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         await memory.close()
         return
 
-    url: str = request.getfixturevalue("redis_url")
     prefix: str = request.getfixturevalue("redis_prefix")
+    if request.param == "redis-cluster":  # a real three-node cluster: keys of one batch span the nodes
+        cluster = RedisClusterStateStore.from_url(request.getfixturevalue("redis_cluster_url"), prefix=prefix)
+        yield Harness(request.param, cluster, short_ttl_s=0.3, elapse=asyncio.sleep)
+        await cluster.close()
+        return
+    url: str = request.getfixturevalue("redis_url")
     cls = RedisStateStore if request.param == "redis" else RedisClusterStateStore
     store = cls(AsyncRedis.from_url(url), prefix=prefix)
     yield Harness(request.param, store, short_ttl_s=0.3, elapse=asyncio.sleep)
