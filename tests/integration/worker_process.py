@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from rnnstream.bench.services import create_topics
 from rnnstream.localservices.worker import Namespace, WorkerProcess
 from tests.paths import REPOSITORY
 
@@ -24,17 +24,6 @@ class Topics(Namespace):
 
     def env(self, bootstrap: str, redis_url: str, model_repository: Path = REPOSITORY) -> dict[str, str]:
         return super().env(bootstrap, redis_url, model_repository)
-
-
-async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 4) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
-        )
-    finally:
-        await admin.close()
 
 
 async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:

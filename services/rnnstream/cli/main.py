@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from rnnstream import __version__
-from rnnstream.cli import demo_cmd, models_cmd, services_cmd, worker_cmd
+from rnnstream.cli import bench_cmd, demo_cmd, models_cmd, services_cmd, worker_cmd
 
 app = typer.Typer(
     name="rnnstream",
@@ -22,6 +22,7 @@ app.command("predict")(models_cmd.predict)
 app.command("eval")(models_cmd.evaluate)
 app.command("demo")(demo_cmd.demo)
 app.command("worker")(worker_cmd.worker)
+app.command("bench")(bench_cmd.bench)
 models_app = typer.Typer(help="Inspect the model repository.", no_args_is_help=True)
 models_app.command("list")(models_cmd.list_models)
 app.add_typer(models_app, name="models")

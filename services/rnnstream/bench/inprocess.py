@@ -1,0 +1,185 @@
+"""The in-process pipelines' plumbing and the aiokafka pipeline.
+
+:class:`InProcessPipeline` holds what both in-process pipelines share: a consumer of the pipeline's input
+topic in its own consumer group (offsets committed by hand after each batch), a producer (``acks=all``), the
+loop task and the CPU probe. Their CPU is this process's CPU time, so it includes the bench's prediction
+consumer (and, at real-time pace, the load generator).
+
+:class:`AiokafkaPipeline` drives the real :class:`~rnnstream.worker.processor.BatchProcessor` (Redis store,
+aiokafka publisher) with batches of ``getmany(max_records=256, timeout_ms=5)``: the worker's step code
+without faust, the transport ceiling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from rnnstream.bench.load import make_producer
+from rnnstream.bench.pipelines import (
+    BATCH_MAX_RECORDS,
+    BATCH_TIMEOUT_MS,
+    STATE_TTL_S,
+    BatchStats,
+    PipelineNames,
+    mean_of,
+)
+from rnnstream.errors import ServiceError
+from rnnstream.state.redis_store import RedisStateStore
+from rnnstream.worker.metrics import WorkerMetrics
+from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
+from rnnstream.worker.registry import ModelRegistry
+
+
+def make_group_consumer(bootstrap: str, names: PipelineNames) -> AIOKafkaConsumer:
+    """A consumer of the pipeline's input topic in its own group, committing by hand."""
+    return AIOKafkaConsumer(
+        names.input,
+        bootstrap_servers=bootstrap,
+        group_id=names.group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=2000,
+    )
+
+
+class InProcessPipeline:
+    """Shared plumbing of the in-process pipelines: consumer, producer, loop task, CPU of this process."""
+
+    name = "in-process"
+
+    def __init__(self, names: PipelineNames, *, bootstrap: str, redis_url: str) -> None:
+        self.names = names
+        self.bootstrap = bootstrap
+        self.redis_url = redis_url
+        self.consumer = make_group_consumer(bootstrap, names)
+        self.producer: AIOKafkaProducer = make_producer(bootstrap, linger_ms=0)
+        self._task: asyncio.Task[None] | None = None
+        self._me = psutil.Process()
+        self._started = False
+
+    async def start(self) -> None:
+        """Connect, join the group and start the loop."""
+        self._started = True
+        await self.producer.start()
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._loop(), name=f"bench-{self.name}")
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait until the consumer group gave this consumer its partitions."""
+        deadline = time.monotonic() + timeout_s
+        while not self.consumer.assignment():
+            if not self.alive():
+                raise ServiceError(f"the {self.name} pipeline stopped during start-up")
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the {self.name} consumer got no partitions within {timeout_s:.0f} s")
+            await asyncio.sleep(0.1)
+
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def cpu_seconds(self) -> float:
+        t = self._me.cpu_times()
+        return float(t.user + t.system)
+
+    async def close_resources(self) -> None:
+        """Close what the subclass opened besides the consumer and the producer."""
+
+    async def stop(self) -> None:
+        """Stop the loop, then the clients; re-raises a failure of the loop."""
+        failure: BaseException | None = None
+        if self._task is not None:
+            if self._task.done() and not self._task.cancelled():
+                failure = self._task.exception()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._started:
+            await self.consumer.stop()
+            await self.producer.stop()
+        await self.close_resources()
+        if failure is not None:
+            raise ServiceError(f"the {self.name} pipeline failed: {failure!r}") from failure
+
+
+class AiokafkaPublisher:
+    """The processor's publisher on a plain aiokafka producer: sends, then waits for every acknowledgement."""
+
+    def __init__(self, producer: AIOKafkaProducer, prediction_topic: str, dead_letter_topic: str) -> None:
+        self.producer = producer
+        self.prediction_topic = prediction_topic
+        self.dead_letter_topic = dead_letter_topic
+
+    async def _send(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        futures = [await self.producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*futures)
+
+    async def send_predictions(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        await self._send(self.prediction_topic, records)
+
+    async def send_dead_letters(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        await self._send(self.dead_letter_topic, records)
+
+
+class AiokafkaPipeline(InProcessPipeline):
+    """The worker's step code (``BatchProcessor``) on a plain aiokafka consume → produce loop."""
+
+    name = "aiokafka"
+
+    def __init__(
+        self, names: PipelineNames, *, bootstrap: str, redis_url: str, registry: ModelRegistry
+    ) -> None:
+        super().__init__(names, bootstrap=bootstrap, redis_url=redis_url)
+        self.store = RedisStateStore.from_url(redis_url, prefix=names.redis_prefix)
+        self.metrics = WorkerMetrics(CollectorRegistry())
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-onnx")
+        publisher = AiokafkaPublisher(self.producer, names.predictions, names.dead_letters)
+        self.processor = BatchProcessor(
+            registry,
+            self.store,
+            publisher,
+            self.metrics,
+            ProcessorConfig(state_ttl_s=STATE_TTL_S),
+            executor=self.executor,
+        )
+
+    async def _loop(self) -> None:
+        while True:
+            fetched = await self.consumer.getmany(timeout_ms=BATCH_TIMEOUT_MS, max_records=BATCH_MAX_RECORDS)
+            batch = [
+                RawEvent(r.value or b"", r.key, r.topic, r.partition, r.offset)
+                for records in fetched.values()
+                for r in records
+            ]
+            if batch:
+                await self.processor.process(batch)
+                await self.consumer.commit()
+
+    async def batch_stats(self) -> BatchStats:
+        reg = self.metrics.registry
+        return BatchStats(
+            mean_of(
+                reg.get_sample_value("rnnstream_batch_events_sum"),
+                reg.get_sample_value("rnnstream_batch_events_count"),
+            ),
+            mean_of(
+                reg.get_sample_value("rnnstream_wave_rows_sum"),
+                reg.get_sample_value("rnnstream_wave_rows_count"),
+            ),
+        )
+
+    async def close_resources(self) -> None:
+        await self.store.close()
+        self.executor.shutdown(wait=True)

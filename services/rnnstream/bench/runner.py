@@ -1,0 +1,277 @@
+"""One bench run, start to clean-up: services, the load, each pipeline in turn, the JSON document.
+
+Pipelines run one after the other, never together, so they do not share the CPUs with each other; each gets
+its own copy of the same events (same bytes bar ``produced_at_ms``, same order) on its own topics, its own
+consumer group and its own Redis key prefix. ``--pace max``: every event is produced, then the pipeline is
+started. ``--pace realtime``: the pipeline is started and ready, then the events are sent at real-time pace
+while the predictions are collected. Everything the run started is stopped, and its Redis keys deleted by
+prefix (never ``FLUSHALL``), whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import os
+import platform
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rnnstream.bench.collector import Collected, PredictionCollector
+from rnnstream.bench.load import (
+    LoadSpec,
+    Source,
+    Workload,
+    build_workload,
+    make_producer,
+    produce_all,
+    produce_paced,
+)
+from rnnstream.bench.pipelines import FaustPipeline, Pipeline, PipelineNames, process_cpu_seconds
+from rnnstream.bench.report import PhaseOutcome, agreement
+from rnnstream.bench.services import Services, create_topics, delete_keys, delete_topics, local_services
+from rnnstream.repository.store import ModelRepository, read_manifest
+
+if TYPE_CHECKING:
+    from rnnstream.worker.registry import ModelRegistry
+
+PIPELINES = ("faust", "aiokafka", "naive")
+
+
+class Pace(StrEnum):
+    """How fast the load generator sends."""
+
+    REALTIME = "realtime"
+    MAX = "max"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything ``rnnstream bench`` can be told."""
+
+    streams: int = 50
+    seconds: float = 5.0
+    chunk_ms: int = 100
+    pace: Pace = Pace.MAX
+    source: Source = Source.SYNTHETIC
+    pipelines: tuple[str, ...] = PIPELINES
+    workers: int = 1
+    broker: str | None = None
+    redis_url: str | None = None
+    seed: int = 0
+    repository: Path = Path("models/repository")
+    model: str = "fsdd-digits-lstm"
+    partitions: int = 8
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    def command(self) -> str:
+        """The command line that repeats this run (service addresses left out)."""
+        return (
+            f"rnnstream bench --streams {self.streams} --seconds {self.seconds:g} --chunk-ms {self.chunk_ms} "
+            f"--pace {self.pace.value} --source {self.source.value} --pipelines {','.join(self.pipelines)} "
+            f"--workers {self.workers} --seed {self.seed}"
+        )
+
+
+class ProgressSink(Protocol):
+    """Where the run reports progress (the CLI draws rich bars on stderr)."""
+
+    def task(self, description: str, total: int) -> Callable[[int], None]: ...
+
+    def note(self, text: str) -> None: ...
+
+
+class SilentProgress:
+    """A :class:`ProgressSink` that shows nothing."""
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        return lambda n: None
+
+    def note(self, text: str) -> None:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def _started(pipeline: Pipeline) -> AsyncIterator[Pipeline]:
+    try:
+        yield pipeline
+    finally:
+        await pipeline.stop()
+
+
+def _make_pipeline(
+    name: str,
+    names: PipelineNames,
+    config: BenchConfig,
+    services: Services,
+    log_dir: Path,
+    registry: ModelRegistry | None,
+) -> Pipeline:
+    if name == "faust":
+        return FaustPipeline(
+            names,
+            bootstrap=services.bootstrap,
+            redis_url=services.redis_url,
+            repository=config.repository,
+            model=config.model,
+            partitions=config.partitions,
+            workers=config.workers,
+            log_dir=log_dir,
+        )
+    from rnnstream.bench.inprocess import AiokafkaPipeline
+    from rnnstream.bench.naive import NaivePipeline
+
+    assert registry is not None
+    cls = AiokafkaPipeline if name == "aiokafka" else NaivePipeline
+    return cls(names, bootstrap=services.bootstrap, redis_url=services.redis_url, registry=registry)
+
+
+async def _phase(
+    name: str,
+    config: BenchConfig,
+    workload: Workload,
+    services: Services,
+    log_dir: Path,
+    registry: ModelRegistry | None,
+    ui: ProgressSink,
+) -> PhaseOutcome:
+    names = PipelineNames(config.tag, name)
+    realtime = config.pace is Pace.REALTIME
+    await create_topics(services.bootstrap, names.topics, config.partitions)
+    pipeline = _make_pipeline(name, names, config, services, log_dir, registry)
+
+    def probe() -> dict[str, float]:
+        out = {"pipeline": pipeline.cpu_seconds()}
+        out.update({k: process_cpu_seconds([pid]) for k, pid in services.pids.items()})
+        return out
+
+    n = workload.total_chunks
+    collector = PredictionCollector(services.bootstrap, names.predictions, n, cpu_probe=probe)
+    producer = make_producer(services.bootstrap, linger_ms=0 if realtime else 5)
+    stream_s = workload.chunks_per_stream * config.chunk_ms / 1000.0
+    timeout_s = 90.0 + (stream_s if realtime else n / 25.0)
+    collecting: asyncio.Task[Collected] | None = None
+    await producer.start()
+    try:
+        async with _started(pipeline):
+            if realtime:
+                await pipeline.start()
+                ui.note(f"{name}: waiting until the pipeline is ready")
+                await pipeline.wait_ready(timeout_s=90.0)
+            else:
+                sent_bar = ui.task(f"{name}: sending", n)
+                sent = await produce_all(producer, names.input, workload.events, on_sent=sent_bar)
+            await collector.start()
+            collector.on_new = ui.task(f"{name}: predictions", n)
+            if not realtime:
+                await pipeline.start()
+            collecting = asyncio.create_task(
+                collector.run(timeout_s=timeout_s, stall_s=30.0, alive=pipeline.alive)
+            )
+            if realtime:
+                sent_bar = ui.task(f"{name}: sending", n)
+                sent = await produce_paced(
+                    producer,
+                    names.input,
+                    workload.events,
+                    streams=len(workload.stream_ids),
+                    chunk_ms=config.chunk_ms,
+                    on_sent=sent_bar,
+                )
+            collected = await collecting
+            batches = await pipeline.batch_stats()
+    finally:
+        if collecting is not None and not collecting.done():
+            collecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collecting
+        await collector.stop()
+        await producer.stop()
+        await delete_keys(services.redis_url, names.redis_prefix)
+        if config.broker is not None:
+            await delete_topics(services.bootstrap, names.topics)
+    offered = len(workload.stream_ids) * 1000.0 / config.chunk_ms if realtime else None
+    processes = config.workers if name == "faust" else 1
+    return PhaseOutcome(name, collected, sent, batches, offered, processes)
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for dist in ("rnnstream", "onnxruntime", "faust-streaming", "aiokafka", "redis"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[dist] = importlib.metadata.version(dist)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+async def run_bench(config: BenchConfig, ui: ProgressSink | None = None) -> dict[str, Any]:
+    """Run every pipeline of ``config`` on the same load; returns the JSON document (see ``report``)."""
+    ui = ui or SilentProgress()
+    unknown = sorted(set(config.pipelines) - set(PIPELINES))
+    if unknown:
+        raise ValueError(f"unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(PIPELINES)}")
+    ref = ModelRepository(config.repository).resolve(config.model)
+    manifest = read_manifest(ref.path)
+    spec = LoadSpec(config.streams, config.seconds, config.chunk_ms, config.source, config.seed, config.tag)
+    ui.note(f"generating {config.streams} {config.source.value} streams of {config.seconds:g} s")
+    workload = build_workload(spec, manifest)
+    registry = None
+    if set(config.pipelines) - {"faust"}:
+        from rnnstream.worker.registry import ModelRegistry
+
+        registry = ModelRegistry.load(config.repository, [(config.model, None)])
+    work_dir = Path(tempfile.mkdtemp(prefix="rnnstream-bench-"))
+    phases: list[PhaseOutcome] = []
+    keep = False
+    try:
+        with local_services(config.broker, config.redis_url, work_dir, ui.note) as services:
+            for name in config.pipelines:
+                ui.note(f"running the {name} pipeline")
+                try:
+                    phases.append(await _phase(name, config, workload, services, work_dir, registry, ui))
+                except BaseException:
+                    keep = True
+                    ui.note(f"logs kept in {work_dir}")
+                    raise
+    finally:
+        if not keep:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    realtime = config.pace is Pace.REALTIME
+    return {
+        "command": config.command(),
+        "config": {
+            **asdict(config),
+            "repository": str(config.repository),
+            "pipelines": list(config.pipelines),
+        },
+        "machine": _machine(),
+        "workload": {
+            "model": workload.model,
+            "streams": len(workload.stream_ids),
+            "chunks_per_stream": workload.chunks_per_stream,
+            "frames_per_chunk": workload.frames_per_chunk,
+            "total_chunks": workload.total_chunks,
+            "total_frames": workload.total_frames,
+        },
+        "pipelines": {p.name: p.to_json(workload, realtime=realtime, with_finals=True) for p in phases},
+        "agreement": agreement(phases),
+        "complete": all(p.collected.complete for p in phases),
+    }

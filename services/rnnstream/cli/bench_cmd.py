@@ -1,0 +1,151 @@
+"""``rnnstream bench``: load generator and benchmark of the real pipeline (see ``docs/benchmarks.md``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rnnstream.cli.models_cmd import DEFAULT_REPOSITORY
+
+
+class _RichProgress:
+    """Progress bars and notes on stderr."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        task_id = self.progress.add_task(description, total=total)
+        return lambda n: self.progress.advance(task_id, n)
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(f"[dim]{text}")
+
+
+def bench(
+    streams: Annotated[int, typer.Option("--streams", min=1, help="Concurrent streams (N).")] = 50,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.01, help="Seconds of audio per stream.")] = 5.0,
+    chunk_ms: Annotated[
+        int, typer.Option("--chunk-ms", min=10, help="Audio per chunk (event), in ms.")
+    ] = 100,
+    pace: Annotated[
+        str, typer.Option("--pace", help="realtime: one chunk per stream every chunk-ms; max: all at once.")
+    ] = "max",
+    source: Annotated[
+        str,
+        typer.Option("--source", help="synthetic (seeded log-mel-like noise) or recorded (bundled FSDD)."),
+    ] = "synthetic",
+    pipelines: Annotated[
+        str, typer.Option("--pipelines", help="Comma-separated, run in this order: faust,aiokafka,naive.")
+    ] = "faust,aiokafka,naive",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="faust worker processes (K).")] = 1,
+    broker: Annotated[
+        str | None,
+        typer.Option("--broker", help="Kafka bootstrap host:port; default: a private tansu broker."),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            help="Redis URL; default: redis://127.0.0.1:6379/0 if it answers, else a private one.",
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", help="Also write the full JSON document (with final scores).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic frames / recording order.")] = 0,
+    repository: Annotated[
+        Path, typer.Option("--repository", "-r", help="Model repository.")
+    ] = DEFAULT_REPOSITORY,
+    model: Annotated[str, typer.Option("--model", help="Audio model to drive.")] = "fsdd-digits-lstm",
+) -> None:
+    """Drive N streams of audio-feature chunks through the real pipeline (Kafka → worker → Redis → Kafka) and
+    measure it against two references on the same inputs, one pipeline after the other:
+
+    faust: K real `rnnstream worker` processes. aiokafka: the same step code (BatchProcessor) on a plain
+    aiokafka consume → produce loop, the transport ceiling. naive: per event Redis GET, ONNX Runtime with
+    batch 1, Redis SET, send.
+
+    Per pipeline: offered and achieved chunks/s and frames/s (predictions after the first arrival / time from
+    the first to the last arrival), latency p50/p95/p99 (prediction received by the bench − produced_at_ms; at --pace max that is
+    queueing time), mean events per batch and rows per ONNX call, CPU seconds and % of the pipeline's
+    processes over that window (in-process pipelines: this process, including its prediction consumer), and
+    predictions received / expected. Prints a table and a JSON document (without the per-stream final scores,
+    which --json-out adds). Exits 1 when a pipeline misses predictions or the pipelines' final predictions
+    disagree. A benchmark prints figures; nothing here is a pass/fail on timings.
+    """
+    from rnnstream.bench import BenchConfig, run_bench
+    from rnnstream.bench.load import Source
+    from rnnstream.bench.runner import PIPELINES, Pace
+    from rnnstream.errors import RnnstreamError
+
+    err = Console(stderr=True)
+    chosen = tuple(p.strip() for p in pipelines.split(",") if p.strip())
+    try:
+        config = BenchConfig(
+            streams=streams,
+            seconds=seconds,
+            chunk_ms=chunk_ms,
+            pace=Pace(pace),
+            source=Source(source),
+            pipelines=chosen,
+            workers=workers,
+            broker=broker,
+            redis_url=redis_url,
+            seed=seed,
+            repository=repository,
+            model=model,
+        )
+        if not chosen or set(chosen) - set(PIPELINES) or len(set(chosen)) != len(chosen):
+            raise ValueError(f"--pipelines takes distinct names among {', '.join(PIPELINES)}")
+    except ValueError as exc:
+        err.print(f"[red]error: {exc}")
+        raise typer.Exit(2) from exc
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=err, transient=False) as progress:
+            document = asyncio.run(run_bench(config, _RichProgress(progress)))
+    except (RnnstreamError, OSError) as exc:
+        err.print(f"[red]error: {exc}")
+        raise typer.Exit(2) from exc
+    _output(document, json_out)
+    _verdict(document, err)
+
+
+def _output(document: dict[str, Any], json_out: Path | None) -> None:
+    from rnnstream.bench.report import render_table
+
+    out = Console() if sys.stdout.isatty() else Console(width=160)
+    render_table(document, out)
+    summary = json.loads(json.dumps(document))
+    for entry in summary["pipelines"].values():
+        entry.pop("final_scores", None)
+        entry.pop("final_labels", None)
+    typer.echo(json.dumps(summary, indent=2))
+    if json_out is not None:
+        json_out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def _verdict(document: dict[str, Any], err: Console) -> None:
+    failed = False
+    for name, p in document["pipelines"].items():
+        if not p["complete"]:
+            failed = True
+            err.print(
+                f"[bold red]INCOMPLETE: {name} delivered {p['received']} of {p['expected']} predictions "
+                f"({p['stop_reason']})"
+            )
+    a = document["agreement"]
+    if not a["labels_equal"] or a["max_abs_diff"] > 1e-5:
+        failed = True
+        err.print(f"[bold red]DISAGREEMENT: final predictions differ across pipelines: {a}")
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,79 @@
+"""``rnnstream bench`` end to end on a tiny load: every pipeline delivers every prediction, and the three
+pipelines' final predictions are identical. Correctness only: a benchmark's timings are never asserted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from rnnstream.cli.bench_cmd import bench
+from tests.paths import REPOSITORY
+
+pytestmark = pytest.mark.services
+
+PIPELINES = ("faust", "aiokafka", "naive")
+FIELDS = {
+    "expected",
+    "received",
+    "complete",
+    "duplicates",
+    "offered_chunks_per_s",
+    "sent_chunks_per_s",
+    "achieved_chunks_per_s",
+    "achieved_frames_per_s",
+    "window_s",
+    "latency_ms",
+    "latency_kind",
+    "mean_batch_events",
+    "mean_onnx_rows",
+    "cpu_s",
+    "cpu_percent",
+    "final_predictions",
+    "finals_sha256",
+    "final_scores",
+    "final_labels",
+}
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(bench)
+    return app
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_tiny_bench_is_complete_and_the_pipelines_agree(
+    broker_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    args = ["--streams", "3", "--seconds", "1", "--pace", "max", "--pipelines", ",".join(PIPELINES)]
+    args += ["--broker", broker_bootstrap, "--redis-url", redis_url, "--repository", str(REPOSITORY)]
+    args += ["--json-out", str(out), "--seed", "7"]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+
+    doc = json.loads(out.read_text())
+    assert {"command", "config", "machine", "workload", "pipelines", "agreement", "complete"} <= doc.keys()
+    assert doc["command"].startswith("rnnstream bench --streams 3 --seconds 1 ")
+    workload = doc["workload"]
+    assert (workload["streams"], workload["chunks_per_stream"], workload["frames_per_chunk"]) == (3, 10, 10)
+    assert set(doc["pipelines"]) == set(PIPELINES)
+    for name, p in doc["pipelines"].items():
+        assert p.keys() >= FIELDS, (name, FIELDS - p.keys())
+        assert {"p50", "p95", "p99"} <= p["latency_ms"].keys()
+        assert p["expected"] == workload["total_chunks"] == 30
+        assert p["received"] == p["expected"] and p["complete"], (name, p["stop_reason"])
+        assert p["final_predictions"] == 3
+    finals = {name: doc["pipelines"][name]["final_scores"] for name in PIPELINES}
+    assert len(finals["faust"]) == 3
+    assert finals["aiokafka"] == finals["faust"]
+    assert finals["naive"] == finals["faust"]
+    labels = {name: doc["pipelines"][name]["final_labels"] for name in PIPELINES}
+    assert labels["aiokafka"] == labels["naive"] == labels["faust"]
+    assert doc["agreement"]["identical"] and doc["complete"]
+    assert "rnnstream bench" in result.output  # the table and the JSON summary went to stdout
