@@ -95,3 +95,28 @@ def test_missing_mounted_file_fails(deploy_copy: Path) -> None:
     replace_in_file(path, "./deploy/prometheus/prometheus.yml:", "./deploy/prometheus/prometheus.yaml:")
     with pytest.raises(CheckFailed, match="does not exist"):
         validate_compose(path)
+
+
+def test_every_rnnstream_command_in_the_stack_exists() -> None:
+    """The commands compose runs in the rnnstream image are real CLI commands (with the options it passes)."""
+    import typer
+
+    from rnnstream.cli.main import app
+
+    root: Any = typer.main.get_command(app)
+    checked = 0
+    for name, svc in compose()["services"].items():
+        if svc.get("image") != "rnnstream:dev":
+            continue
+        command = svc["command"]
+        if svc.get("entrypoint"):  # the producer's shell loop
+            assert "rnnstream produce text" in command[0], name
+            options = {
+                o for p in root.commands["produce"].commands["text"].params for o in getattr(p, "opts", [])
+            }
+            for flag in ("--file", "--interval-ms", "--quiet"):
+                assert flag in options and flag in command[0], flag
+        else:
+            assert command[0] in root.commands, f"service {name} runs unknown command {command[0]!r}"
+        checked += 1
+    assert checked >= 3  # two workers and the producer

@@ -1,0 +1,98 @@
+"""What sources hand to the publisher: chunks of one stream, and the stream they belong to.
+
+A source is lazy: :attr:`StreamSource.open` returns an iterator that computes each chunk when asked, so a
+long recording is read, featurised and sent piece by piece. The publisher stamps ``produced_at_ms`` when it
+sends a chunk (:meth:`Chunk.to_event`), not when the chunk was computed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rnnstream.clients.target import ModelTarget
+from rnnstream.events import EVENT_FORMAT_VERSION, FramesPayload, InputEvent, TokensPayload
+
+#: Longest stream id the wire format allows.
+MAX_STREAM_ID = 256
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a stream, ready to become an input event.
+
+    ``due_s`` is when, counted from the stream's start, the chunk may be sent when pacing (audio: the media
+    time at the end of its last frame; text: ``seq`` times the token interval).
+    """
+
+    stream_id: str
+    seq: int
+    start: bool
+    end: bool
+    payload: FramesPayload | TokensPayload
+    due_s: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        """Frames or tokens in the chunk."""
+        return self.payload.steps
+
+    def to_event(self, target: ModelTarget, produced_at_ms: int | None = None) -> InputEvent:
+        """The input event for ``target``, stamped with ``produced_at_ms`` (default: now)."""
+        return InputEvent(
+            v=EVENT_FORMAT_VERSION,
+            stream_id=self.stream_id,
+            seq=self.seq,
+            model=target.name,
+            model_version=target.version,
+            start=self.start,
+            end=self.end,
+            produced_at_ms=now_ms() if produced_at_ms is None else produced_at_ms,
+            payload=self.payload,
+        )
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """A stream waiting to be produced: its id, what it comes from, and how to compute its chunks.
+
+    ``open()`` may raise :class:`~rnnstream.errors.InputError` while iterating (unreadable file, too short,
+    no tokens); the publisher then reports that stream as failed and goes on with the others.
+    """
+
+    stream_id: str
+    label: str
+    open: Callable[[], Iterator[Chunk]]
+    duration_s: float | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass
+class StreamReport:
+    """What was produced for one stream."""
+
+    stream_id: str
+    label: str
+    chunks: int = 0
+    steps: int = 0
+    error: str | None = None
+    extra: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the whole stream, end chunk included, was handed to the producer."""
+        return self.error is None
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def new_stream_id(prefix: str) -> str:
+    """``<prefix>-<6 random hex digits>``, the prefix cut so the id fits the wire format."""
+    suffix = secrets.token_hex(3)
+    return f"{prefix[: MAX_STREAM_ID - len(suffix) - 1]}-{suffix}"
