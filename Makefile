@@ -9,8 +9,8 @@ setup:
 	@bash scripts/setup.sh
 
 lint: setup
-	$(BIN)/ruff check services models tests
-	$(BIN)/ruff format --check services models tests
+	$(BIN)/ruff check services models tests examples
+	$(BIN)/ruff format --check services models tests examples
 
 typecheck: setup
 	$(BIN)/mypy
