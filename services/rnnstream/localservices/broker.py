@@ -21,7 +21,7 @@ from pathlib import Path
 from rnnstream.errors import ServiceError
 from rnnstream.localservices import process
 from rnnstream.localservices.kafka_probe import answers_kafka, kafka_metadata
-from rnnstream.localservices.status import ServiceStatus
+from rnnstream.localservices.status import ServiceStatus, stop_recorded
 
 NAME = "broker"
 DEFAULT_BROKER_PORT = 9092
@@ -158,18 +158,4 @@ def start_broker(
 
 def stop_broker(state_dir: Path | str | None = None, *, timeout_s: float = 10.0) -> ServiceStatus | None:
     """Stop the broker this ``state_dir`` started; returns its last status, ``None`` if there was none."""
-    directory = process.resolve_state_dir(state_dir)
-    record = process.read_record(directory, NAME)
-    if record is None:
-        return None
-    process.stop(record, timeout_s=timeout_s)
-    process.forget(directory, NAME)
-    return ServiceStatus(
-        NAME,
-        running=False,
-        managed=True,
-        address=_address(DEFAULT_HOST, record.port),
-        pid=record.pid,
-        log_path=record.log_path,
-        detail="stopped",
-    )
+    return stop_recorded(state_dir, NAME, lambda port: _address(DEFAULT_HOST, port), timeout_s=timeout_s)

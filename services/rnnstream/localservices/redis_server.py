@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from rnnstream.errors import ServiceError
 from rnnstream.localservices import process
-from rnnstream.localservices.status import ServiceStatus
+from rnnstream.localservices.status import ServiceStatus, stop_recorded
 
 NAME = "redis"
 DEFAULT_REDIS_PORT = 6379
@@ -156,18 +156,4 @@ def start_redis(
 
 def stop_redis(state_dir: Path | str | None = None, *, timeout_s: float = 10.0) -> ServiceStatus | None:
     """Stop the Redis this ``state_dir`` started; returns its last status, ``None`` if there was none."""
-    directory = process.resolve_state_dir(state_dir)
-    record = process.read_record(directory, NAME)
-    if record is None:
-        return None
-    process.stop(record, timeout_s=timeout_s)
-    process.forget(directory, NAME)
-    return ServiceStatus(
-        NAME,
-        running=False,
-        managed=True,
-        address=redis_url(DEFAULT_HOST, record.port),
-        pid=record.pid,
-        log_path=record.log_path,
-        detail="stopped",
-    )
+    return stop_recorded(state_dir, NAME, lambda port: redis_url(DEFAULT_HOST, port), timeout_s=timeout_s)

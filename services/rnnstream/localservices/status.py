@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from rnnstream.localservices import process
 
 
 @dataclass(frozen=True)
@@ -31,3 +35,24 @@ class ServiceStatus:
             who = ""
         line = f"{self.name:<7} {state:<5} {self.address:<28} {who}".rstrip()
         return f"{line}  {self.detail}" if self.detail else line
+
+
+def stop_recorded(
+    state_dir: Path | str | None, name: str, address: Callable[[int], str], *, timeout_s: float = 10.0
+) -> ServiceStatus | None:
+    """Stop the service ``name`` that ``state_dir`` started; its last status, ``None`` if there was none."""
+    directory = process.resolve_state_dir(state_dir)
+    record = process.read_record(directory, name)
+    if record is None:
+        return None
+    process.stop(record, timeout_s=timeout_s)
+    process.forget(directory, name)
+    return ServiceStatus(
+        name,
+        running=False,
+        managed=True,
+        address=address(record.port),
+        pid=record.pid,
+        log_path=record.log_path,
+        detail="stopped",
+    )
