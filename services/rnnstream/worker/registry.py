@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from rnnstream.errors import ConfigurationError, EventError, ModelNotFoundError
+from rnnstream.errors import ConfigurationError, EventError
 from rnnstream.events.models import DeadLetterReason
 from rnnstream.repository.store import ModelRepository
 from rnnstream.runtime.session import OnnxModel
@@ -34,7 +34,7 @@ class ModelRegistry:
         refs = [repo.resolve(name, version) for name, version in wanted]
         return cls(OnnxModel(ref.path, intra_op_threads=intra_op_threads) for ref in refs)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[OnnxModel]:
         return iter(self._by_key.values())
 
     def __len__(self) -> int:
@@ -56,4 +56,4 @@ class ModelRegistry:
             ) from None
 
 
-__all__ = ["ModelNotFoundError", "ModelRegistry"]
+__all__ = ["ModelRegistry"]
