@@ -16,11 +16,15 @@ from tests.paths import REPOSITORY
 __all__ = ["Topics", "WorkerProcess", "collect", "create_topics", "produce"]
 
 
+CREATED: list[str] = []  # key prefixes of this session's namespaces, deleted at the end (conftest.py)
+
+
 class Topics(Namespace):
     """A namespace for one test."""
 
     def __init__(self) -> None:
         super().__init__(prefix="rnnstream-test")
+        CREATED.append(self.key_prefix)
 
     def env(self, bootstrap: str, redis_url: str, model_repository: Path = REPOSITORY) -> dict[str, str]:
         return super().env(bootstrap, redis_url, model_repository)
