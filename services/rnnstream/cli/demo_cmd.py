@@ -88,15 +88,13 @@ def _table(rows: dict[str, _Row]) -> Table:
 async def _run(
     bootstrap: str, ns: Namespace, repository: Path, console: Console, chunk_ms: int
 ) -> dict[str, _Row]:
-    from aiokafka import AIOKafkaConsumer
-
     from rnnstream.clients.audio_source import audio_sources, frames_per_chunk
     from rnnstream.clients.chunks import new_stream_id
+    from rnnstream.clients.consumer import PredictionReader
     from rnnstream.clients.producer import EventProducer
     from rnnstream.clients.publishing import publish_streams
     from rnnstream.clients.target import resolve_target
     from rnnstream.clients.text_source import text_sources
-    from rnnstream.events import decode_prediction
     from rnnstream.samples import sample_messages, sample_recordings
 
     audio = resolve_target("fsdd-digits-lstm", repository)
@@ -112,44 +110,38 @@ async def _run(
     rows = {s.stream_id: _Row(truth, audio.name) for s, (_, truth) in zip(a_sources, recordings, strict=True)}
     rows |= {s.stream_id: _Row(truth, text.name) for s, (_, truth) in zip(t_sources, messages, strict=True)}
 
-    consumer = AIOKafkaConsumer(
-        ns.predictions,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-        fetch_max_wait_ms=10,
+    reader = PredictionReader(
+        bootstrap, ns.predictions, from_beginning=True, stream_ids=rows.keys(), fetch_max_wait_ms=10
     )
-    await consumer.start()
+    await reader.start()
     seen: set[tuple[str, int]] = set()
 
     async def read(live: Live) -> None:
-        while not all(r.final for r in rows.values()):
-            batch = await consumer.getmany(timeout_ms=100)
-            now = time.time() * 1000
-            for records in batch.values():
-                for rec in records:
-                    p = decode_prediction(rec.value or b"")
-                    r = rows.get(p.stream_id)
-                    if r is None or (p.stream_id, p.seq) in seen:
-                        continue  # another run's stream, or a re-delivered duplicate
-                    seen.add((p.stream_id, p.seq))
-                    r.label, r.score, r.steps, r.final = p.label, p.scores[p.label], p.steps_seen, p.final
-                    r.chunks += 1
-                    r.scores = dict(p.scores)
-                    r.latency_ms.append(max(0.0, now - p.produced_at_ms))
+        async for received in reader:
+            p = received.event
+            if (p.stream_id, p.seq) in seen:
+                continue  # a re-delivered duplicate
+            seen.add((p.stream_id, p.seq))
+            r = rows[p.stream_id]
+            r.label, r.score, r.steps, r.final = p.label, p.scores[p.label], p.steps_seen, p.final
+            r.chunks += 1
+            r.scores = dict(p.scores)
+            r.latency_ms.append(max(0.0, received.received_at_ms - p.produced_at_ms))
             live.update(_table(rows))
+            if all(r.final for r in rows.values()):
+                return
 
     try:
         with Live(_table(rows), console=console, refresh_per_second=8) as live:
-            reader = asyncio.create_task(read(live))
+            reading = asyncio.create_task(read(live))
             async with EventProducer(bootstrap, ns.input) as producer:
                 await asyncio.gather(
                     publish_streams(producer, audio, a_sources, paced=True, max_active=len(a_sources)),
                     publish_streams(producer, text, t_sources, paced=True, max_active=len(t_sources)),
                 )
-            await asyncio.wait_for(reader, FINAL_TIMEOUT_S)
+            await asyncio.wait_for(reading, FINAL_TIMEOUT_S)
     finally:
-        await consumer.stop()
+        await reader.stop()
     return rows
 
 
