@@ -6,6 +6,7 @@ Every key written lives under one random prefix per session, and only those keys
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import redis
 
 from rnnstream.localservices import free_port, ping
+from rnnstream.localservices.cleanup import delete_keys
 from rnnstream.localservices.redis_server import find_redis_server
 
 
@@ -26,13 +28,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     """A random key prefix for this session; its keys (and only those) are deleted afterwards."""
     prefix = f"rnnstream-test-{uuid.uuid4().hex[:12]}"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
+    asyncio.run(delete_keys(redis_url, prefix))
 
 
 @pytest.fixture

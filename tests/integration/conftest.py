@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rnnstream.bench.services import delete_keys
+from rnnstream.localservices.cleanup import delete_keys
 from tests.integration.worker_process import CREATED
 
 

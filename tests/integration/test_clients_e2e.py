@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from rnnstream.bench.services import delete_keys
+from rnnstream.localservices.cleanup import delete_keys
 from tests.integration.audio_inputs import make_inputs
 from tests.integration.worker_process import Topics, WorkerProcess
 from tests.paths import REPOSITORY, ROOT

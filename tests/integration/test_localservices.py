@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from rnnstream.errors import ServiceError
 from rnnstream.localservices import (
@@ -23,6 +22,7 @@ from rnnstream.localservices import (
     stop_all,
     stop_redis,
 )
+from rnnstream.localservices.cleanup import create_topics
 
 pytestmark = pytest.mark.services
 
@@ -38,12 +38,7 @@ def _gone(pid: int) -> bool:
 
 async def test_a_message_goes_through_the_broker(broker_bootstrap: str) -> None:
     topic = f"localservices-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topics(broker_bootstrap, [topic], partitions=1)
 
     producer = AIOKafkaProducer(bootstrap_servers=broker_bootstrap)
     await producer.start()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from rnnstream.bench.services import create_topics
+from rnnstream.localservices.cleanup import create_topics
 from rnnstream.localservices.worker import Namespace, WorkerProcess
 from tests.paths import REPOSITORY
 

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from redis.asyncio import Redis
-
 from rnnstream import localservices
+from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics
+
+__all__ = ["Services", "create_topics", "delete_keys", "delete_topics", "local_services"]
 
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -62,43 +62,3 @@ def local_services(
     finally:
         for stop in reversed(started):
             stop()
-
-
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create ``names`` with ``partitions`` partitions each."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
-        )
-    finally:
-        await admin.close()
-
-
-async def delete_topics(bootstrap: str, names: list[str]) -> None:
-    """Delete ``names``, best effort."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    with contextlib.suppress(Exception):  # best effort: not every broker deletes topics
-        await admin.start()
-        await admin.delete_topics(names)
-    with contextlib.suppress(Exception):
-        await admin.close()
-
-
-async def delete_keys(redis_url: str, prefix: str) -> int:
-    """Delete every key under ``prefix:`` (SCAN + UNLINK); returns how many."""
-    client: Redis = Redis.from_url(redis_url, decode_responses=False)
-    deleted = 0
-    try:
-        batch: list[bytes] = []
-        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
-                deleted += int(await client.unlink(*batch))
-                batch = []
-        if batch:
-            deleted += int(await client.unlink(*batch))
-    finally:
-        await client.aclose()
-    return deleted

@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from rnnstream.bench.services import delete_keys
 from rnnstream.cli.models_cmd import DEFAULT_REPOSITORY
+from rnnstream.localservices.cleanup import delete_keys
 from rnnstream.localservices.worker import Namespace, WorkerProcess
 
 FINAL_TIMEOUT_S = 90.0
