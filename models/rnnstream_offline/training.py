@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from torch import nn
 from tqdm import tqdm
 
+from rnnstream.core.batching import pad_chunks
 from rnnstream_offline.networks import RecurrentClassifier
 
 
@@ -41,14 +42,9 @@ def seed_everything(seed: int) -> None:
 
 
 def pad_batch(xs: Sequence[NDArray[np.generic]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad sequences into one tensor; returns it and the lengths."""
-    lengths = torch.tensor([len(x) for x in xs], dtype=torch.int64)
-    t_max = int(lengths.max())
-    first = xs[0]
-    batch = np.zeros((len(xs), t_max, *first.shape[1:]), dtype=first.dtype)
-    for i, x in enumerate(xs):
-        batch[i, : len(x)] = x
-    return torch.from_numpy(batch), lengths
+    """Right-pad sequences into one tensor (the serving side's ``pad_chunks``); returns it and the lengths."""
+    batch, lengths = pad_chunks(xs, 0)
+    return torch.from_numpy(batch), torch.from_numpy(lengths.astype(np.int64))
 
 
 def _batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[NDArray[np.int64]]:

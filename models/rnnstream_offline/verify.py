@@ -20,6 +20,7 @@ import onnxruntime as ort
 import torch
 from numpy.typing import NDArray
 
+from rnnstream.core.batching import pad_chunks
 from rnnstream.repository.manifest import Verification
 from rnnstream_offline.networks import RecurrentClassifier
 
@@ -102,10 +103,7 @@ def verify_export(
         )
     # Padded batch vs one by one, from zero state.
     batch = list(sequences[: min(8, len(sequences))])
-    lengths = np.array([len(x) for x in batch], np.int32)
-    padded = np.zeros((len(batch), int(lengths.max()), *batch[0].shape[1:]), dtype=batch[0].dtype)
-    for i, x in enumerate(batch):
-        padded[i, : len(x)] = x
+    padded, lengths = pad_chunks(batch, 0)
     zeros = [t.numpy() for t in model.zero_state(len(batch))]
     together = _run(sess, padded, lengths, zeros)
     for i, x in enumerate(batch):

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rnnstream.core.batching import pad_chunks
 from rnnstream.errors import InputError, RnnstreamError
 from rnnstream.repository.store import ModelRepository
 
@@ -183,10 +184,7 @@ def evaluate(
         truth.append(m.labels.index(label))
     for i in range(0, len(xs), 64):
         batch = xs[i : i + 64]
-        lengths = np.array([len(x) for x in batch], np.int32)
-        padded = np.zeros((len(batch), int(lengths.max()), *batch[0].shape[1:]), dtype=batch[0].dtype)
-        for j, x in enumerate(batch):
-            padded[j, : len(x)] = x
+        padded, lengths = pad_chunks(batch, 0)
         out = onnx_model.run(padded, lengths, onnx_model.zero_state(len(batch)))
         predicted.extend(out.last_scores(lengths).argmax(axis=1).tolist())
     metrics = classification_metrics(truth, predicted, m.labels, m.positive_label)
