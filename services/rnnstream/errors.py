@@ -8,8 +8,9 @@ The tree::
     ├── InputError                  one input cannot be processed; the service goes on with the others
     │   ├── InputTooShortError      audio shorter than one analysis frame
     │   └── EventError              an event fails validation; carries a machine-readable ``reason``
-    ├── StateError                  the state store failed or holds a value that cannot be decoded
-    │   └── StateCodecError
+    ├── StateError                  the state store failed (an outage: retry) ...
+    │   └── StateCodecError         ... or a record cannot be encoded or decoded (content: never retried)
+    ├── PublishError                the broker did not acknowledge published records (an outage: retry)
     └── ServiceError                a local service (broker, Redis) could not be started or reached
 
 Adapters translate third-party errors at the boundary with ``raise ... from exc``.
@@ -56,6 +57,10 @@ class StateError(RnnstreamError):
 
 class StateCodecError(StateError):
     """A stored state value could not be decoded."""
+
+
+class PublishError(RnnstreamError):
+    """The broker did not acknowledge records the worker published; the caller retries the publish."""
 
 
 class ServiceError(RnnstreamError):

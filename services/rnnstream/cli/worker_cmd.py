@@ -10,11 +10,10 @@ def worker() -> None:
     Redis) with batched ONNX Runtime steps, publish predictions and dead letters. Configured entirely by
     RNNSTREAM_* environment variables (see docs/operations.md); serves /metrics, /healthz and /readyz on
     RNNSTREAM_HTTP_PORT (6066). SIGTERM stops it gracefully: the batch in hand is finished and stored,
-    offsets are committed, the producer is flushed."""
-    import faust
-
+    offsets are committed, the producer is flushed. Stopped while Redis or the broker is out (or when the
+    batch does not finish within 5 s), it exits with status 75 without committing: the batch is redelivered."""
     from rnnstream.errors import RnnstreamError
-    from rnnstream.worker.app import build_worker
+    from rnnstream.worker.app import WorkerProcess, build_worker
     from rnnstream.worker.http import HttpService
     from rnnstream.worker.settings import load_settings
     from rnnstream.worker.topics import ensure_topics_sync
@@ -33,4 +32,4 @@ def worker() -> None:
         + (f"; created topics {', '.join(created)}" if created else ""),
         err=True,
     )
-    faust.Worker(w.app, HttpService(w), loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    WorkerProcess(w, HttpService(w), loglevel=settings.log_level, quiet=True).execute_from_commandline()

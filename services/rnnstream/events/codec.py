@@ -1,8 +1,12 @@
 """Bytes to events and back, with the structural checks that need no model knowledge.
 
 :func:`decode_input_event` either returns a valid :class:`InputEvent` or raises :class:`EventError` whose
-``reason`` is a :class:`DeadLetterReason`; :func:`dead_letter` turns such a failure into the dead-letter
-event, keeping whatever identifying fields could still be read. Checks that need the model repository or
+``reason`` is a :class:`DeadLetterReason`; :func:`check_key` then checks the Kafka key against the event's
+stream id. :func:`dead_letter` turns such a failure into the dead-letter event, keeping whatever identifying
+fields could still be read (and only values that encode: a dead letter must never fail to publish).
+
+JSON is read strictly: an object that names a field twice is refused (``duplicate_field``) rather than
+letting the last one win, so ``"end"`` or ``"stream_id"`` cannot be smuggled in twice. Checks that need the model repository or
 the stream's state (feature width, unknown model or version, gaps, chunks after the end) happen later; their
 reasons are defined in :class:`DeadLetterReason` too.
 """
@@ -20,7 +24,10 @@ from pydantic_core import ErrorDetails
 
 from rnnstream.errors import EventError
 from rnnstream.events.models import (
+    DEFAULT_MAX_CHUNK_STEPS,
+    DEFAULT_MAX_EVENT_BYTES,
     EVENT_FORMAT_VERSION,
+    INT64_MAX,
     DeadLetter,
     DeadLetterReason,
     FramesPayload,
@@ -29,9 +36,9 @@ from rnnstream.events.models import (
     SourcePosition,
 )
 
-#: Suggested limits for settings; callers pass their own.
-DEFAULT_MAX_BYTES = 1_000_000
-DEFAULT_MAX_STEPS = 2_000
+#: The worker's default limits (``max_event_bytes``, ``max_chunk_steps``); callers pass their own.
+DEFAULT_MAX_BYTES = DEFAULT_MAX_EVENT_BYTES
+DEFAULT_MAX_STEPS = DEFAULT_MAX_CHUNK_STEPS
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -67,26 +74,55 @@ def _classify(exc: ValidationError, what: str) -> EventError:
     return EventError(DeadLetterReason.WRONG_SCHEMA, f"{what} does not match its schema: {_describe(errors)}")
 
 
-def _decode(model: type[_M], raw: bytes, what: str) -> _M:
+class _DuplicateField(ValueError):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            raise _DuplicateField(name)
+        found[name] = value
+    return found
+
+
+def _check_unique_fields(text: str, what: str) -> None:
+    # Only for text that already validated: pydantic's parser keeps the last of two equal names.
+    try:
+        json.loads(text, object_pairs_hook=_refuse_duplicates)
+    except _DuplicateField as exc:
+        raise EventError(
+            DeadLetterReason.DUPLICATE_FIELD, f"{what} names the field {str(exc)!r} more than once"
+        ) from exc
+    except (ValueError, RecursionError) as exc:  # cannot happen for text pydantic parsed; never crash
+        raise EventError(DeadLetterReason.NOT_DECODABLE, f"not JSON: {exc}") from exc
+
+
+def _decode(model: type[_M], raw: bytes, what: str, *, unique_fields: bool = False) -> _M:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EventError(DeadLetterReason.NOT_DECODABLE, f"not UTF-8 (byte {exc.start})") from exc
     try:
-        return model.model_validate_json(text)
+        event = model.model_validate_json(text)
     except ValidationError as exc:
         raise _classify(exc, what) from exc
+    if unique_fields:
+        _check_unique_fields(text, what)
+    return event
 
 
 def decode_input_event(raw: bytes, *, max_bytes: int, max_steps: int) -> InputEvent:
     """Decode and structurally validate one input event.
 
     Raises :class:`EventError` with reason ``oversized`` (more than ``max_bytes`` bytes or ``max_steps``
-    steps), ``not_decodable``, ``wrong_schema``, ``negative_seq``, ``empty`` or ``non_finite``.
+    steps), ``not_decodable``, ``wrong_schema``, ``duplicate_field``, ``negative_seq``, ``empty`` or
+    ``non_finite``.
     """
     if len(raw) > max_bytes:
         raise EventError(DeadLetterReason.OVERSIZED, f"the value has {len(raw)} bytes, more than {max_bytes}")
-    event = _decode(InputEvent, raw, "the input event")
+    event = _decode(InputEvent, raw, "the input event", unique_fields=True)
     steps = event.steps
     kind = event.payload.kind
     if steps == 0:
@@ -101,6 +137,29 @@ def decode_input_event(raw: bytes, *, max_bytes: int, max_steps: int) -> InputEv
             row = int(np.argwhere(~finite)[0][0])
             raise EventError(DeadLetterReason.NON_FINITE, f"frame {row} holds NaN or infinity")
     return event
+
+
+def check_key(key: bytes | None, event: InputEvent) -> None:
+    """The Kafka key must be the event's stream id in UTF-8: it decides the partition, and so the worker,
+    while the stream id decides the state. Raises :class:`EventError` (``missing_key``, ``key_mismatch``)."""
+    if key is None:
+        raise EventError(
+            DeadLetterReason.MISSING_KEY,
+            f"the record has no key; it must be the stream id {event.stream_id!r}",
+        )
+    if key != event_key(event.stream_id):
+        raise EventError(
+            DeadLetterReason.KEY_MISMATCH,
+            f"the record key {_printable_key(key)} is not the stream id {event.stream_id!r} in UTF-8",
+        )
+
+
+def _printable_key(key: bytes, limit: int = 64) -> str:
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"(not UTF-8, {len(key)} bytes: {key[:limit].hex()})"
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
 def _encode(event: BaseModel) -> bytes:
@@ -143,12 +202,25 @@ def _readable_fields(raw: bytes) -> dict[str, Any]:
         return found
     for name in ("stream_id", "model"):
         field = value.get(name)
-        if isinstance(field, str) and 0 < len(field) <= 256:
+        if isinstance(field, str) and 0 < len(field) <= 256 and _encodes(field):
             found[name] = field
     seq = value.get("seq")
-    if isinstance(seq, int) and not isinstance(seq, bool):
+    if isinstance(seq, int) and not isinstance(seq, bool) and -INT64_MAX - 1 <= seq <= INT64_MAX:
         found["seq"] = seq
     return found
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def safe_text(text: str) -> str:
+    """``text`` with anything that does not encode as UTF-8 (lone surrogates) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def dead_letter(
@@ -175,7 +247,7 @@ def dead_letter(
     return DeadLetter(
         v=EVENT_FORMAT_VERSION,
         reason=DeadLetterReason(reason),
-        detail=detail,
+        detail=safe_text(detail),
         original=original,
         original_encoding=encoding,
         original_truncated=len(kept) < len(raw),

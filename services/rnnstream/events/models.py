@@ -2,6 +2,10 @@
 
 Every event is one UTF-8 JSON object; the Kafka key is the stream id. The models are strict (``seq`` must be
 a JSON integer, ``"1"`` is refused) and refuse unknown fields: a new optional field comes with a new ``v``.
+Everything a worker will later encode is bounded here, so an event that validates cannot fail downstream for
+reasons of its own content: integers fit int64 (the state codec and Java/Go consumers), every string encodes
+as UTF-8 (no lone surrogates such as ``"\ud800"``, which JSON allows), a stream id holds no ``{``/``}``
+(the Redis Cluster hash tag).
 The JSON Schema files in ``schemas/`` are generated from these classes (see ``schema_files``); a test fails
 when they drift apart. docs/events.md describes the formats for people.
 """
@@ -12,20 +16,57 @@ import base64
 import binascii
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 EVENT_FORMAT_VERSION: Final = 1
+
+#: The largest integer on the wire: int64, what the state codec stores and Java/Go consumers read.
+INT64_MAX: Final = 2**63 - 1
+#: The largest value a worker accepts (bytes); the worker setting ``max_event_bytes`` defaults to it.
+DEFAULT_MAX_EVENT_BYTES: Final = 1_048_576
+#: The most frames or tokens one chunk may hold; the worker setting ``max_chunk_steps`` defaults to it.
+DEFAULT_MAX_CHUNK_STEPS: Final = 2_000
+
+
+def _utf8(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not encodable as UTF-8 (a lone surrogate at character {exc.start})") from exc
+    return value
+
+
+def _integer_version(value: Any) -> Any:
+    # JSON ``true`` and ``1.0`` compare equal to 1 in Python; the format version is the integer 1 only.
+    if type(value) is not int:
+        raise ValueError(f"v must be the integer 1, got {value!r}")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_utf8)]
+Version = Annotated[Literal[1], BeforeValidator(_integer_version)]
+Int64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
 
 #: How frames travel: float32, little-endian, row-major ``[T, F]``.
 FRAME_DTYPE = np.dtype("<f4")
 
-StreamId = Annotated[str, Field(min_length=1, max_length=256, description="The stream; also the Kafka key.")]
-ModelName = Annotated[str, Field(min_length=1, max_length=256, description="Model name in the repository.")]
-Millis = Annotated[int, Field(ge=0, description="Wall-clock time, milliseconds since the Unix epoch.")]
+StreamId = Annotated[
+    Text,
+    Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^{}]+$",
+        description="The stream; also the Kafka key (its UTF-8 bytes). No '{' or '}'.",
+    ),
+]
+ModelName = Annotated[Text, Field(min_length=1, max_length=256, description="Model name in the repository.")]
+Millis = Annotated[
+    int, Field(ge=0, le=INT64_MAX, description="Wall-clock time, milliseconds since the Unix epoch (int64).")
+]
 
 
 class DeadLetterReason(StrEnum):
@@ -44,6 +85,10 @@ class DeadLetterReason(StrEnum):
     UNKNOWN_VERSION = "unknown_version"  # no such version of that model (needs the repository)
     GAP = "gap"  # seq skips ahead and the gap policy is ``reject`` (needs the stream's state)
     AFTER_END = "after_end"  # the stream already ended (needs the stream's state)
+    MISSING_KEY = "missing_key"  # the Kafka record has no key (the key must be the stream id)
+    KEY_MISMATCH = "key_mismatch"  # the Kafka key is not the UTF-8 stream id
+    DUPLICATE_FIELD = "duplicate_field"  # a JSON object names the same field twice
+    PROCESSING_FAILED = "processing_failed"  # passed every check but failed in processing (a bug; see detail)
 
 
 class _Wire(BaseModel):
@@ -110,7 +155,7 @@ class TokensPayload(_Wire):
     """Text as a list of tokens (the producer splits; the model's vocabulary maps them to ids)."""
 
     kind: Literal["tokens"]
-    tokens: list[str]
+    tokens: list[Text]
 
     @property
     def steps(self) -> int:
@@ -124,11 +169,11 @@ Payload = Annotated[FramesPayload | TokensPayload, Field(discriminator="kind")]
 class InputEvent(_Wire):
     """One chunk of a stream, sent by a producer to the input topic."""
 
-    v: Literal[1] = Field(description="Format version.")
+    v: Version = Field(description="Format version: the integer 1.")
     stream_id: StreamId
-    seq: int = Field(ge=0, description="Chunk number within the stream: 0, 1, 2, ...")
+    seq: Int64 = Field(description="Chunk number within the stream: 0, 1, 2, ... (int64)")
     model: ModelName
-    model_version: str | None = Field(
+    model_version: Text | None = Field(
         default=None, min_length=1, max_length=256, description="Model version; null means the latest."
     )
     start: bool = Field(default=False, description="This chunk starts (or restarts) the stream.")
@@ -147,7 +192,7 @@ class PredictionEvent(_Wire):
 
     v: Literal[1] = Field(description="Format version.")
     stream_id: StreamId
-    seq: int = Field(ge=0, description="The seq of the chunk this prediction follows.")
+    seq: Int64 = Field(description="The seq of the chunk this prediction follows.")
     model: ModelName
     model_version: str = Field(min_length=1, description="The version that actually ran.")
     label: str = Field(description="The label with the highest score.")

@@ -61,6 +61,35 @@ def decode_seq(raw: bytes) -> int:
         raise StateCodecError(f"bad stored seq {raw!r}") from exc
 
 
+def check_encodable(record: StreamRecord) -> None:
+    """Raise :class:`StateCodecError` unless :func:`encode_record` can encode ``record``: the header's
+    integers fit int64 and every tensor has a supported dtype. Cheap (no tensor bytes are copied), so the
+    worker checks each new record before it publishes anything for it."""
+    try:
+        _HEADER.pack(
+            MAGIC,
+            FORMAT_VERSION,
+            0,
+            len(record.tensors),
+            record.seq,
+            record.steps_seen,
+            record.chunks,
+            record.gaps,
+            record.updated_at_ms,
+        )
+    except struct.error as exc:
+        raise StateCodecError(f"cannot encode state: {exc}") from exc
+    for name, array in record.tensors.items():
+        if array.dtype.newbyteorder("<") not in _CODES:
+            raise StateCodecError(f"tensor {name!r} has unsupported dtype {array.dtype}")
+        if array.ndim > 255 or any(dim > 0xFFFFFFFF for dim in array.shape):
+            raise StateCodecError(f"tensor {name!r} has an unsupported shape {array.shape}")
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise StateCodecError(f"tensor name {name!r} is not UTF-8") from exc
+
+
 def encode_record(record: StreamRecord) -> bytes:
     """Serialise a record (see the module docstring for the layout)."""
     try:

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry
 
-from rnnstream.errors import StateError
+from rnnstream.errors import PublishError
 from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
 from rnnstream.state.store import StateStore
+from rnnstream.worker.batch_runner import BatchRunner, Health
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
 from rnnstream.worker.registry import ModelRegistry
@@ -26,18 +25,9 @@ from rnnstream.worker.transport import low_latency_transport
 log = logging.getLogger("rnnstream.worker")
 
 
-@dataclass
-class Health:
-    """What /readyz reports besides live pings."""
-
-    partitions_assigned: bool = False
-    processing_ok: bool = True
-    last_error: str = ""
-    started_at: float = field(default_factory=time.time)
-
-
 class FaustPublisher:
-    """Publishes through the app's producer and waits for the broker's acknowledgements."""
+    """Publishes through the app's producer and waits for the broker's acknowledgements; any failure to
+    send or to be acknowledged is a :class:`PublishError` (the caller retries the publish)."""
 
     def __init__(self, app: faust.App, prediction_topic: str, dead_letter_topic: str) -> None:
         self.app = app
@@ -46,8 +36,13 @@ class FaustPublisher:
 
     async def _send(self, topic: str, records: Any) -> None:
         producer = self.app.producer
-        futures = [await producer.send(topic, key, value, None, None, None) for key, value in records]
-        await asyncio.gather(*futures)
+        try:
+            futures = [await producer.send(topic, key, value, None, None, None) for key, value in records]
+            await asyncio.gather(*futures)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise PublishError(f"publishing {len(records)} records to {topic} failed: {exc}") from exc
 
     async def send_predictions(self, records: Any) -> None:
         await self._send(self.prediction_topic, records)
@@ -98,6 +93,7 @@ class Worker:
     registry: ModelRegistry
     store: StateStore
     processor: BatchProcessor
+    runner: BatchRunner
     metrics: WorkerMetrics
     prometheus: CollectorRegistry
     health: Health
@@ -146,7 +142,8 @@ def build_worker(
         ),
         executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx"),
     )
-    worker = Worker(settings, app, registry, store, processor, metrics, prometheus, health)
+    runner = BatchRunner(processor, health, metrics)
+    worker = Worker(settings, app, registry, store, processor, runner, metrics, prometheus, health)
     _wire(worker)
     return worker
 
@@ -170,7 +167,7 @@ def _wire(w: Worker) -> None:
                 RawEvent(e.value or b"", e.key, e.message.topic, e.message.partition, e.message.offset)
                 for e in events
             ]
-            await _process_until_stored(w, batch)
+            await w.runner.run(batch)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -192,36 +189,18 @@ def _wire(w: Worker) -> None:
                 w.metrics.set_consumer_lag(tp.topic, tp.partition, highwater=highwater, committed=position)
 
 
-async def _process_until_stored(w: Worker, batch: list[RawEvent]) -> None:
-    """Process a batch; on a state-store failure retry it (same input, same outputs) until it is stored.
+class WorkerProcess(faust.Worker):  # type: ignore[misc]
+    """faust's worker process, which also tells the batch runner at once when SIGTERM or SIGINT arrives, so
+    a batch stuck in an outage exits (75, nothing committed) instead of holding up faust's shutdown."""
 
-    faust acks (and later commits) a batch once this returns, so it returns only after the state is stored.
-    Stopped in the middle of an outage, the process exits without committing: the batch is redelivered.
-    """
-    delay = 0.1
-    while True:
-        try:
-            await w.processor.process(batch)
-            if not w.health.processing_ok:
-                log.info("state store is back; processing resumed")
-            w.health.processing_ok, w.health.last_error = True, ""
-            return
-        except StateError as exc:
-            w.metrics.count_error("state")
-            w.health.processing_ok, w.health.last_error = False, str(exc)
-            log.warning("state store failed (%s); retrying the batch in %.1f s", exc, delay)
-        except asyncio.CancelledError:
-            log.error("stopped before the batch was stored: exiting without committing its offsets")
-            logging.shutdown()
-            os._exit(75)
-        except Exception as exc:  # never let a bug in one batch stop the worker, never commit it either
-            w.metrics.count_error("step")
-            w.health.processing_ok, w.health.last_error = False, f"{type(exc).__name__}: {exc}"
-            log.exception("batch failed; retrying in %.1f s", delay)
-        try:
-            await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            log.error("stopped before the batch was stored: exiting without committing its offsets")
-            logging.shutdown()
-            os._exit(75)
-        delay = min(5.0, delay * 2)
+    def __init__(self, w: Worker, *services: Any, **kwargs: Any) -> None:
+        self._health = w.health
+        super().__init__(w.app, *services, **kwargs)
+
+    def _on_sigterm(self) -> None:
+        self._health.stopping.set()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._health.stopping.set()
+        super()._on_sigint()

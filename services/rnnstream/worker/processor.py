@@ -1,16 +1,20 @@
-"""One consumed batch, end to end, with the effects in the right order.
+"""One consumed batch, end to end, in three stages with the effects in the right order.
 
-1. decode every event (codec) and admit it against its model; a bad event becomes a dead letter alone;
-2. load the state of every (model, version, stream) in the batch: one round trip;
-3. run the per-chunk rule and the waves, one ONNX Runtime call per wave, in an executor (never on the loop);
-4. publish the predictions of accepted chunks and the dead letters, and wait until the broker has them;
-5. store the new states: one fenced round trip. A refused write (another worker got there first, or this
-   batch was already applied) changes nothing and is counted as ``fenced``.
+1. :meth:`BatchProcessor.prepare`: decode every event (codec), check its key, admit it against its model
+   (a bad event becomes a dead letter alone); load the state of every (model, version, stream) in the batch
+   in one round trip; run the per-chunk rule and the waves, one ONNX Runtime call per wave, in an executor
+   (never on the loop); encode every prediction, dead letter and new record. Everything that can fail for
+   reasons of an event's content fails here, before any effect.
+2. :meth:`BatchProcessor.publish`: send the predictions and dead letters and wait until the broker has them.
+3. :meth:`BatchProcessor.store_state`: store the new states in one fenced round trip. A refused write (another
+   worker got there first, or this batch was already applied) changes nothing and is counted as ``fenced``.
 
 Only then does the caller let the consumer commit the batch's offsets. A crash anywhere before that makes
 the broker redeliver the batch; the state is still the old one, so the same predictions are computed and
 published again (at-least-once, deduplicable by ``(stream_id, seq)``) and the state advances exactly once.
-This module knows neither faust nor Redis: the store and the publisher are ports.
+The stages are separate so that a caller retrying after an outage retries only the stage that failed
+(:mod:`rnnstream.worker.batch_runner`). This module knows neither faust nor Redis: the store and the
+publisher are ports.
 """
 
 from __future__ import annotations
@@ -28,14 +32,23 @@ from rnnstream.core.chunk_rule import GapPolicy, Outcome, StreamRecord
 from rnnstream.core.step import Chunk, ChunkOutcome, StepResult, run_step
 from rnnstream.errors import EventError
 from rnnstream.events.codec import (
+    check_key,
     dead_letter_for,
     decode_input_event,
     encode_dead_letter,
     encode_prediction,
     event_key,
 )
-from rnnstream.events.models import DeadLetter, PredictionEvent, SourcePosition
+from rnnstream.events.models import (
+    DEFAULT_MAX_CHUNK_STEPS,
+    DEFAULT_MAX_EVENT_BYTES,
+    DeadLetter,
+    DeadLetterReason,
+    PredictionEvent,
+    SourcePosition,
+)
 from rnnstream.runtime.session import OnnxModel
+from rnnstream.state.codec import check_encodable
 from rnnstream.state.store import StateKey, StateStore, StateWrite
 from rnnstream.worker.admission import admit
 from rnnstream.worker.metrics import ActiveStreams, WorkerMetrics
@@ -76,8 +89,18 @@ class BatchReport:
 class ProcessorConfig:
     gap_policy: GapPolicy = GapPolicy.SKIP
     state_ttl_s: float = 3600.0
-    max_event_bytes: int = 1_048_576
-    max_chunk_steps: int = 2000
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_chunk_steps: int = DEFAULT_MAX_CHUNK_STEPS
+
+
+@dataclass
+class PreparedBatch:
+    """A batch after :meth:`BatchProcessor.prepare`: its outcome and every record, already encoded."""
+
+    report: BatchReport
+    prediction_records: list[tuple[bytes, bytes]]
+    dead_letter_records: list[tuple[bytes | None, bytes]]
+    writes: list[StateWrite]
 
 
 class BatchProcessor:
@@ -106,8 +129,16 @@ class BatchProcessor:
             metrics.set_model_info(m.name, version=m.version, task=m.manifest.task, cell=m.manifest.cell)
 
     async def process(self, batch: Sequence[RawEvent]) -> BatchReport:
-        """Handle one batch; raises ``StateError`` (nothing stored, offsets must not be committed) when the
-        store fails, after publishing what was computed."""
+        """All three stages in order. Raises ``StateError`` (nothing stored, offsets must not be committed)
+        when the store fails, after publishing what was computed."""
+        prepared = await self.prepare(batch)
+        await self.publish(prepared)
+        await self.store_state(prepared)
+        return prepared.report
+
+    async def prepare(self, batch: Sequence[RawEvent]) -> PreparedBatch:
+        """Decode, admit, load, step and encode: everything but the effects. Raises ``StateError`` when the
+        store cannot be read; any other exception means the batch's content hit a bug."""
         report = BatchReport()
         now = self.clock_ms()
         self.metrics.batch_events.observe(len(batch))
@@ -118,6 +149,7 @@ class BatchProcessor:
                 event = decode_input_event(
                     raw.value, max_bytes=self.config.max_event_bytes, max_steps=self.config.max_chunk_steps
                 )
+                check_key(raw.key, event)
                 model, chunk = admit(event, self.registry)
             except EventError as exc:
                 report.dead_letters.append(self._dead_letter(raw, exc, now))
@@ -149,8 +181,31 @@ class BatchProcessor:
             for outcome in result.outcomes:
                 self._account(model, outcome, originals[id(outcome.chunk)], report, now)
         self.metrics.batch_waves.observe(report.waves)
+        for write in writes:
+            check_encodable(write.record)
+        return PreparedBatch(
+            report,
+            [(event_key(p.stream_id), encode_prediction(p)) for p in report.predictions],
+            self._dead_letter_records(report.dead_letters),
+            writes,
+        )
 
-        await self._publish(report)
+    async def publish(self, prepared: PreparedBatch) -> None:
+        """Send the batch's predictions and dead letters; returns once the broker acknowledged them."""
+        report = prepared.report
+        if prepared.prediction_records:
+            await self.publisher.send_predictions(prepared.prediction_records)
+            for p in report.predictions:
+                self.metrics.count_prediction(p.model, final=p.final)
+                self.metrics.observe_latency(p.model, p.produced_at_ms / 1000.0)
+        if prepared.dead_letter_records:
+            await self.publisher.send_dead_letters(prepared.dead_letter_records)
+            for d in report.dead_letters:
+                self.metrics.count_dead_letter(d.reason.value)
+
+    async def store_state(self, prepared: PreparedBatch) -> None:
+        """Store the new states, fenced, in one round trip; raises ``StateError`` when the store fails."""
+        writes, report = prepared.writes, prepared.report
         if writes:
             started = time.perf_counter()
             outcomes = await self.store.store_many(writes, ttl_s=self.config.state_ttl_s)
@@ -164,7 +219,16 @@ class BatchProcessor:
                 else:
                     self.active.touch(w.key.model, w.key.stream_id)
         self.active.refresh()
-        return report
+
+    def failed_alone(self, raw: RawEvent, exc: BaseException) -> PreparedBatch:
+        """The dead letter (``processing_failed``) for an event that passed every check but made its batch
+        fail on its own; nothing else."""
+        detail = f"processing this event failed: {type(exc).__name__}: {exc}"
+        letter = self._dead_letter(
+            raw, EventError(DeadLetterReason.PROCESSING_FAILED, detail), self.clock_ms()
+        )
+        report = BatchReport(dead_letters=[letter])
+        return PreparedBatch(report, [], self._dead_letter_records(report.dead_letters), [])
 
     def _run_models(
         self,
@@ -213,7 +277,7 @@ class BatchProcessor:
             detail = (
                 f"stream {o.chunk.stream_id!r} already ended at seq {d.expected_seq}"
                 if d.reason == "after_end"
-                else f"stream {o.chunk.stream_id!r}: expected seq {(d.expected_seq or -1) + 1}, got {d.seq} (gap policy reject)"
+                else f"stream {o.chunk.stream_id!r}: expected seq {_next_seq(d.expected_seq)}, got {d.seq} (gap policy reject)"
             )
             report.dead_letters.append(self._dead_letter(raw, EventError(d.reason.value, detail), now))
             self.metrics.count_events(model.name, "rejected")
@@ -226,20 +290,11 @@ class BatchProcessor:
             raw.value, exc, at_ms=now, source=source, max_original_bytes=MAX_DEAD_LETTER_ORIGINAL
         )
 
-    async def _publish(self, report: BatchReport) -> None:
-        if report.predictions:
-            await self.publisher.send_predictions(
-                [(event_key(p.stream_id), encode_prediction(p)) for p in report.predictions]
-            )
-            for p in report.predictions:
-                self.metrics.count_prediction(p.model, final=p.final)
-                self.metrics.observe_latency(p.model, p.produced_at_ms / 1000.0)
-        if report.dead_letters:
-            await self.publisher.send_dead_letters(
-                [
-                    (event_key(d.stream_id) if d.stream_id else None, encode_dead_letter(d))
-                    for d in report.dead_letters
-                ]
-            )
-            for d in report.dead_letters:
-                self.metrics.count_dead_letter(d.reason.value)
+    @staticmethod
+    def _dead_letter_records(letters: Sequence[DeadLetter]) -> list[tuple[bytes | None, bytes]]:
+        return [(event_key(d.stream_id) if d.stream_id else None, encode_dead_letter(d)) for d in letters]
+
+
+def _next_seq(stored: int | None) -> int:
+    """The seq a stream expects next: 0 without a stored record, else one past the stored one."""
+    return 0 if stored is None else stored + 1

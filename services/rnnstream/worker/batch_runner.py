@@ -1,0 +1,179 @@
+"""Runs each consumed batch to completion: outages are retried stage by stage, a batch that fails for any
+other reason is bisected until the event(s) that fail alone are found and dead-lettered, and a stop during
+an outage exits without committing.
+
+The rule this enforces: an event either becomes a chunk that cannot fail later for reasons of its own
+content, or it is dead-lettered alone, and the partition goes on. The codec's bounds make the first part
+true by construction; this is the last line of defence for what they miss (a bug).
+
+* **Outage** (the state store cannot be reached, or the broker does not acknowledge): the stage that failed
+  is retried with backoff (0.1 s doubling to 5 s) until it succeeds; nothing before it is redone, so
+  predictions the broker already acknowledged are not published again when only the store failed.
+  ``/readyz`` reports ``processing: false`` meanwhile.
+* **Anything else** in ``prepare`` (decode, admit, step, encode) or ``store_state`` (a record that cannot be
+  encoded or a stored value that cannot be decoded): the batch is split in halves, each run on its own, in
+  order (so per-stream order holds), down to single events; an event that still fails gets a
+  ``processing_failed`` dead letter with the exception text.
+* **Stopping** (SIGTERM, SIGINT): a stage in flight gets ``stop_grace_s`` to finish; a batch in an outage, or
+  one that does not finish in time, makes the process exit with status 75 without committing, so the batch
+  is redelivered to whichever worker takes the partition. A batch that finishes is committed as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NoReturn, TypeVar
+
+from rnnstream.errors import StateCodecError, StateError
+from rnnstream.worker.metrics import ErrorStage, WorkerMetrics
+from rnnstream.worker.processor import BatchProcessor, PreparedBatch, RawEvent
+
+log = logging.getLogger("rnnstream.worker")
+
+#: The exit status of a worker stopped before its batch was stored (documented in docs/operations.md).
+EXIT_NOT_COMMITTED = 75
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class Health:
+    """What /readyz reports besides live pings."""
+
+    partitions_assigned: bool = False
+    processing_ok: bool = True
+    last_error: str = ""
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def exit_without_commit() -> NoReturn:
+    """Leave at once with :data:`EXIT_NOT_COMMITTED`: no offset of the batch in hand is committed."""
+    log.error("stopped before the batch was stored: exiting without committing its offsets")
+    logging.shutdown()
+    os._exit(EXIT_NOT_COMMITTED)
+
+
+def _state_outage(exc: BaseException) -> bool:
+    return isinstance(exc, StateError) and not isinstance(exc, StateCodecError)
+
+
+def _any(exc: BaseException) -> bool:
+    return isinstance(exc, Exception)
+
+
+class BatchRunner:
+    """Runs batches through a :class:`BatchProcessor` with the rules in the module docstring."""
+
+    def __init__(
+        self,
+        processor: BatchProcessor,
+        health: Health,
+        metrics: WorkerMetrics,
+        *,
+        exit_now: Callable[[], NoReturn] = exit_without_commit,
+        first_delay_s: float = 0.1,
+        max_delay_s: float = 5.0,
+        stop_grace_s: float = 5.0,
+    ) -> None:
+        self.processor = processor
+        self.health = health
+        self.metrics = metrics
+        self.exit_now = exit_now
+        self.first_delay_s = first_delay_s
+        self.max_delay_s = max_delay_s
+        self.stop_grace_s = stop_grace_s
+
+    async def run(self, batch: Sequence[RawEvent]) -> None:
+        """Process ``batch`` until every event has a prediction or a dead letter and the state is stored."""
+        try:
+            await self._run(batch)
+        except asyncio.CancelledError:
+            self.exit_now()
+
+    async def _run(self, batch: Sequence[RawEvent]) -> None:
+        processor = self.processor
+        try:
+            prepared = await self._until_done("state", lambda: processor.prepare(batch), _state_outage)
+        except Exception as exc:
+            await self._isolate(batch, exc)
+            return
+        await self._until_done("publish", lambda: processor.publish(prepared), _any)
+        try:
+            await self._until_done("state", lambda: processor.store_state(prepared), _state_outage)
+        except Exception as exc:
+            # Predictions of this batch are out already; its halves publish theirs again (identical, at
+            # least once), and the event that fails alone gets its dead letter.
+            await self._isolate(batch, exc)
+
+    async def _isolate(self, batch: Sequence[RawEvent], exc: Exception) -> None:
+        self.metrics.count_error("step")
+        if len(batch) == 1:
+            raw = batch[0]
+            log.error(
+                "event at %s[%d]@%d failed alone (%s: %s): dead-lettered as processing_failed",
+                raw.topic,
+                raw.partition,
+                raw.offset,
+                type(exc).__name__,
+                exc,
+            )
+            letter: PreparedBatch = self.processor.failed_alone(raw, exc)
+            await self._until_done("publish", lambda: self.processor.publish(letter), _any)
+            return
+        log.warning(
+            "a batch of %d events failed (%s: %s): running its halves apart",
+            len(batch),
+            type(exc).__name__,
+            exc,
+        )
+        middle = len(batch) // 2
+        await self._run(batch[:middle])
+        await self._run(batch[middle:])
+
+    async def _until_done(
+        self, stage: ErrorStage, attempt: Callable[[], Awaitable[_T]], outage: Callable[[BaseException], bool]
+    ) -> _T:
+        """Run ``attempt`` until it succeeds, retrying outages; other errors are raised to the caller."""
+        delay = self.first_delay_s
+        while True:
+            try:
+                result = await self._unless_stopped(attempt())
+            except Exception as exc:
+                if not outage(exc):
+                    raise
+                self.metrics.count_error(stage)
+                self.health.processing_ok, self.health.last_error = False, f"{type(exc).__name__}: {exc}"
+                log.warning("%s failed (%s); retrying in %.1f s", stage, exc, delay)
+            else:
+                if not self.health.processing_ok:
+                    log.info("%s succeeded again; processing resumed", stage)
+                    self.health.processing_ok, self.health.last_error = True, ""
+                return result
+            if self.health.stopping.is_set():
+                self.exit_now()
+            try:
+                await asyncio.wait_for(self.health.stopping.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            else:
+                self.exit_now()
+            delay = min(self.max_delay_s, delay * 2)
+
+    async def _unless_stopped(self, work: Awaitable[_T]) -> _T:
+        """Await ``work``; once stopping, give it ``stop_grace_s`` more, then exit without committing."""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self.health.stopping.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=self.stop_grace_s)
+            except TimeoutError:
+                self.exit_now()
+        return task.result()

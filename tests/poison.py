@@ -1,0 +1,141 @@
+"""Hostile inputs: records that once stopped a partition or were wrongly accepted, each with the dead-letter
+reason it must get now. Shared by the unit tests (the processor on a memory store) and the integration test
+(a real worker on the real broker and Redis), so both check the same list.
+
+Each case is ``(name, key, value, reason)``: ``key`` is the Kafka key as sent (``None``: no key).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+
+AUDIO, TEXT = "fsdd-digits-lstm", "sms-spam-lstm"
+
+
+def event_doc(stream: str, seq: int = 0, **override: Any) -> dict[str, Any]:
+    """A valid text input event as a JSON-ready dict, with ``override`` applied."""
+    doc: dict[str, Any] = {
+        "v": 1,
+        "stream_id": stream,
+        "seq": seq,
+        "model": TEXT,
+        "model_version": None,
+        "start": seq == 0,
+        "end": False,
+        "produced_at_ms": 1_764_201_600_000,
+        "payload": {"kind": "tokens", "tokens": ["free", "entry"]},
+    }
+    doc.update(override)
+    return doc
+
+
+def frames_doc(stream: str, frames: np.ndarray, seq: int = 0, **override: Any) -> dict[str, Any]:
+    """A valid audio input event as a JSON-ready dict."""
+    array = np.ascontiguousarray(frames, dtype="<f4")
+    payload = {
+        "kind": "frames",
+        "dtype": "float32",
+        "shape": list(array.shape),
+        "data": base64.b64encode(array.tobytes()).decode(),
+    }
+    return event_doc(stream, seq, model=AUDIO, payload=payload, **override)
+
+
+def encoded(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def _replace_text(doc: dict[str, Any], field: str, json_text: str) -> bytes:
+    """``doc`` encoded with the value of ``field`` replaced by raw JSON text (for escapes json.dumps won't
+    write, such as a lone surrogate)."""
+    marker = "\u2603MARK\u2603"
+    text = json.dumps({**doc, field: marker}, ensure_ascii=False)
+    return text.replace(json.dumps(marker, ensure_ascii=False), json_text).encode()
+
+
+def _duplicate(doc: dict[str, Any], field: str, second: Any) -> bytes:
+    """``doc`` encoded with ``field`` written a second time (last) with ``second``."""
+    text = json.dumps(doc)
+    return (text[:-1] + f", {json.dumps(field)}: {json.dumps(second)}}}").encode()
+
+
+def poison_cases(prefix: str) -> list[tuple[str, bytes | None, bytes, str]]:
+    """Every hostile input with its reason; stream ids start with ``prefix`` (each case its own stream)."""
+
+    def sid(name: str) -> str:
+        return f"{prefix}{name}"
+
+    def key(name: str) -> bytes:
+        return sid(name).encode()
+
+    cases: list[tuple[str, bytes | None, bytes, str]] = [
+        ("seq_2_63", key("seq_2_63"), encoded(event_doc(sid("seq_2_63"), 2**63)), "wrong_schema"),
+        ("seq_2_64", key("seq_2_64"), encoded(event_doc(sid("seq_2_64"), 2**64)), "wrong_schema"),
+        (
+            "produced_10_400",
+            key("produced_10_400"),
+            encoded(event_doc(sid("produced_10_400"), produced_at_ms=10**400)),
+            "wrong_schema",
+        ),
+        (
+            "produced_2_64",
+            key("produced_2_64"),
+            encoded(event_doc(sid("produced_2_64"), produced_at_ms=2**64)),
+            "wrong_schema",
+        ),
+        (
+            "surrogate_stream",
+            key("surrogate_stream"),
+            _replace_text(event_doc("x"), "stream_id", '"\\ud800"'),
+            "not_decodable",
+        ),
+        (
+            "surrogate_model",
+            key("surrogate_model"),
+            _replace_text(event_doc(sid("surrogate_model")), "model", '"m\\ud800"'),
+            "not_decodable",
+        ),
+        (
+            "surrogate_token",
+            key("surrogate_token"),
+            _replace_text(
+                event_doc(sid("surrogate_token")), "payload", '{"kind": "tokens", "tokens": ["\\udfff"]}'
+            ),
+            "not_decodable",
+        ),
+        ("key_mismatch", b"another-stream", encoded(event_doc(sid("key_mismatch"))), "key_mismatch"),
+        ("missing_key", None, encoded(event_doc(sid("missing_key"))), "missing_key"),
+        (
+            "key_not_utf8",
+            b"\xff\xfe" + key("key_not_utf8"),
+            encoded(event_doc(sid("key_not_utf8"))),
+            "key_mismatch",
+        ),
+        (
+            "duplicate_end",
+            key("duplicate_end"),
+            _duplicate(event_doc(sid("duplicate_end")), "end", True),
+            "duplicate_field",
+        ),
+        (
+            "duplicate_stream",
+            key("duplicate_stream"),
+            _duplicate(event_doc(sid("duplicate_stream")), "stream_id", sid("elsewhere")),
+            "duplicate_field",
+        ),
+        ("v_true", key("v_true"), encoded(event_doc(sid("v_true"), v=True)), "wrong_schema"),
+        ("v_float", key("v_float"), encoded(event_doc(sid("v_float"), v=1.0)), "wrong_schema"),
+        ("braces", key("braces") + b"{x}", encoded(event_doc(sid("braces") + "{x}")), "wrong_schema"),
+        (
+            "nested_deep",
+            key("nested_deep"),
+            encoded(event_doc(sid("nested_deep")))[:-1] + b', "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "not_decodable",
+        ),
+        ("truncated", key("truncated"), encoded(event_doc(sid("truncated")))[:-7], "not_decodable"),
+    ]
+    return cases
