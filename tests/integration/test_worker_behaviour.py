@@ -122,7 +122,7 @@ def test_malformed_inputs_go_to_dead_letters_and_the_worker_keeps_serving(
         "unknown_version": good_json(model_version="99"),
         "negative_seq": good_json(seq=-1),
     }
-    records = [(b"bad", value) for value in bad.values()]
+    records = [(b"m", value) for value in bad.values()]  # "m": the stream id of the decodable ones
     # a good stream interleaved with the bad events: it must be served in full
     good = [ev("alive", i, tokens=["free", "call", "now"], start=i == 0, end=i == 4) for i in range(5)]
     records = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 from rnnstream.events.codec import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_STEPS,
+    check_key,
     dead_letter,
     dead_letter_for,
     decode_dead_letter,
@@ -45,6 +46,7 @@ __all__ = [
     "PredictionEvent",
     "SourcePosition",
     "TokensPayload",
+    "check_key",
     "dead_letter",
     "dead_letter_for",
     "decode_dead_letter",
