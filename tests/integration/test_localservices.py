@@ -11,10 +11,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from rnnstream.errors import ServiceError
+from rnnstream.kafka import kafka_metadata
 from rnnstream.localservices import (
     broker_status,
     free_port,
-    kafka_metadata,
     ping,
     redis_status,
     start_broker,

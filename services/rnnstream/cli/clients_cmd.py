@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
+    from rnnstream.cli.console import ProduceJob
     from rnnstream.clients.chunks import StreamSource
-    from rnnstream.clients.console import ProduceJob
     from rnnstream.clients.target import ModelTarget
 
 err = Console(stderr=True)
@@ -102,7 +102,7 @@ def _resolve(model: str, repository: Path, task: str) -> ModelTarget:
 
 def _produce(job: ProduceJob, sources: Iterable[StreamSource], *, as_json: bool, quiet: bool) -> None:
     """Publish with progress, --json lines and a summary; exit status 1 when a stream failed."""
-    from rnnstream.clients.console import print_summary, produce
+    from rnnstream.cli.console import print_summary, produce
     from rnnstream.errors import RnnstreamError
 
     _show_warnings(quiet)
@@ -158,8 +158,8 @@ def produce_audio(
     audio is read. Each file is one stream: seq 0, 1, 2, ..., start on the first chunk, end on the last.
     Prints a summary; with --json one line per stream ({stream_id, file, chunks, frames}) to match
     predictions to files. Exit status 1 when a file could not be produced (too short, unreadable)."""
+    from rnnstream.cli.console import ProduceJob
     from rnnstream.clients.audio_source import audio_sources, frames_per_chunk
-    from rnnstream.clients.console import ProduceJob
     from rnnstream.errors import InputError
 
     target = _resolve(model, repository, "audio")
@@ -227,7 +227,7 @@ def produce_text(
     event. Texts come from arguments, a file or stdin; every text or line is its own stream, read lazily so
     a pipe can feed a long-running producer. With --json one line per stream ({stream_id, input, chunks,
     tokens}, plus file and line for lines)."""
-    from rnnstream.clients.console import ProduceJob
+    from rnnstream.cli.console import ProduceJob
     from rnnstream.clients.text_source import line_sources, text_sources
 
     target = _resolve(model, repository, "text")
@@ -310,7 +310,7 @@ def tail(
     """Watch predictions as they are made: a live table (stream, label, confidence, frames seen, latency) on
     a terminal, one line per prediction otherwise, or with --json the prediction events as JSON lines.
     Reads every partition without joining a consumer group, so it disturbs no worker or other tail."""
-    from rnnstream.clients.console import tail as run_tail
+    from rnnstream.cli.console import tail as run_tail
     from rnnstream.clients.consumer import PredictionReader
     from rnnstream.errors import RnnstreamError
 

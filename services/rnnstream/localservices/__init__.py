@@ -23,7 +23,6 @@ from rnnstream.localservices.broker import (
     stop_broker,
     wait_for_broker,
 )
-from rnnstream.localservices.kafka_probe import BrokerAddress, answers_kafka, kafka_metadata
 from rnnstream.localservices.process import DEFAULT_STATE_DIR, free_port, resolve_state_dir
 from rnnstream.localservices.redis_server import (
     DEFAULT_REDIS_PORT,
@@ -40,14 +39,11 @@ __all__ = [
     "DEFAULT_BROKER_PORT",
     "DEFAULT_REDIS_PORT",
     "DEFAULT_STATE_DIR",
-    "BrokerAddress",
     "ServiceStatus",
-    "answers_kafka",
     "broker_status",
     "find_redis_server",
     "find_tansu",
     "free_port",
-    "kafka_metadata",
     "ping",
     "redis_status",
     "redis_url",

@@ -19,8 +19,8 @@ import shutil
 from pathlib import Path
 
 from rnnstream.errors import ServiceError
+from rnnstream.kafka.probe import answers_kafka, kafka_metadata
 from rnnstream.localservices import process
-from rnnstream.localservices.kafka_probe import answers_kafka, kafka_metadata
 from rnnstream.localservices.status import ServiceStatus, stop_recorded
 
 NAME = "broker"

@@ -11,7 +11,7 @@ from aiohttp import web
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rnnstream.localservices.kafka_probe import answers_kafka
+from rnnstream.kafka.probe import answers_kafka
 from rnnstream.worker.app import Worker
 
 
