@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
@@ -35,6 +34,7 @@ from rnnstream.errors import ServiceError
 from rnnstream.state.redis_store import RedisStateStore
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
+from rnnstream.worker.publisher import TopicPublisher
 from rnnstream.worker.registry import ModelRegistry
 
 
@@ -114,25 +114,6 @@ class InProcessPipeline:
             raise ServiceError(f"the {self.name} pipeline failed: {failure!r}") from failure
 
 
-class AiokafkaPublisher:
-    """The processor's publisher on a plain aiokafka producer: sends, then waits for every acknowledgement."""
-
-    def __init__(self, producer: AIOKafkaProducer, prediction_topic: str, dead_letter_topic: str) -> None:
-        self.producer = producer
-        self.prediction_topic = prediction_topic
-        self.dead_letter_topic = dead_letter_topic
-
-    async def _send(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
-        futures = [await self.producer.send(topic, value, key=key) for key, value in records]
-        await asyncio.gather(*futures)
-
-    async def send_predictions(self, records: Sequence[tuple[bytes, bytes]]) -> None:
-        await self._send(self.prediction_topic, records)
-
-    async def send_dead_letters(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
-        await self._send(self.dead_letter_topic, records)
-
-
 class AiokafkaPipeline(InProcessPipeline):
     """The worker's step code (``BatchProcessor``) on a plain aiokafka consume → produce loop."""
 
@@ -145,7 +126,12 @@ class AiokafkaPipeline(InProcessPipeline):
         self.store = RedisStateStore.from_url(redis_url, prefix=names.redis_prefix)
         self.metrics = WorkerMetrics(CollectorRegistry())
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-onnx")
-        publisher = AiokafkaPublisher(self.producer, names.predictions, names.dead_letters)
+        producer = self.producer
+        publisher = TopicPublisher(
+            lambda topic, key, value: producer.send(topic, value, key=key),
+            names.predictions,
+            names.dead_letters,
+        )
         self.processor = BatchProcessor(
             registry,
             self.store,

@@ -23,18 +23,19 @@ from rnnstream.bench.pipelines import (
 from rnnstream.core.chunk_rule import GapPolicy, Outcome, decide, next_record, starting_state
 from rnnstream.errors import EventError
 from rnnstream.events import (
-    PredictionEvent,
     SourcePosition,
+    check_key,
     dead_letter_for,
     decode_input_event,
     encode_dead_letter,
     encode_prediction,
     event_key,
 )
+from rnnstream.events.predictions import prediction_event
 from rnnstream.state.codec import decode_record, encode_record
 from rnnstream.state.store import StateKey, ttl_ms
 from rnnstream.worker.admission import admit
-from rnnstream.worker.processor import ProcessorConfig
+from rnnstream.worker.processor import MAX_DEAD_LETTER_ORIGINAL, ProcessorConfig
 from rnnstream.worker.registry import ModelRegistry
 
 
@@ -57,28 +58,33 @@ class NaivePipeline(InProcessPipeline):
             records = [r for batch in fetched.values() for r in batch]
             for r in records:
                 await self._one(
-                    r.value or b"", SourcePosition(topic=r.topic, partition=r.partition, offset=r.offset)
+                    r.value or b"",
+                    r.key,
+                    SourcePosition(topic=r.topic, partition=r.partition, offset=r.offset),
                 )
             if records:
                 await self.consumer.commit()
 
     async def _dead_letter(self, raw: bytes, exc: EventError, source: SourcePosition) -> None:
-        letter = dead_letter_for(raw, exc, at_ms=now_ms(), source=source, max_original_bytes=64 * 1024)
+        letter = dead_letter_for(
+            raw, exc, at_ms=now_ms(), source=source, max_original_bytes=MAX_DEAD_LETTER_ORIGINAL
+        )
         key = event_key(letter.stream_id) if letter.stream_id else None
         await (await self.producer.send(self.names.dead_letters, encode_dead_letter(letter), key=key))
 
-    async def _one(self, raw: bytes, source: SourcePosition) -> None:
+    async def _one(self, raw: bytes, key: bytes | None, source: SourcePosition) -> None:
         now = now_ms()
         try:
             event = decode_input_event(
                 raw, max_bytes=self.config.max_event_bytes, max_steps=self.config.max_chunk_steps
             )
+            check_key(key, event)
             model, chunk = admit(event, self.registry)
         except EventError as exc:
             await self._dead_letter(raw, exc, source)
             return
-        key = StateKey(model.name, model.version, chunk.stream_id).render(self.names.redis_prefix)
-        stored = await self.redis.get(key)
+        name = StateKey(model.name, model.version, chunk.stream_id).render(self.names.redis_prefix)
+        stored = await self.redis.get(name)
         record = decode_record(stored) if isinstance(stored, bytes) else None
         d = decide(record, chunk.seq, chunk.start, chunk.end, self.config.gap_policy)
         if d.outcome is Outcome.DUPLICATE:
@@ -94,16 +100,14 @@ class NaivePipeline(InProcessPipeline):
         scores = out.last_scores(lengths)[0]
         tensors = {k: np.ascontiguousarray(v[:, 0]) for k, v in out.state.items()}
         new = next_record(d, record, tensors, len(chunk.data), now)
-        await self.redis.set(key, encode_record(new), px=ttl_ms(self.config.state_ttl_s))
-        best = int(np.argmax(scores))
-        prediction = PredictionEvent(
-            v=1,
+        await self.redis.set(name, encode_record(new), px=ttl_ms(self.config.state_ttl_s))
+        prediction = prediction_event(
             stream_id=chunk.stream_id,
             seq=chunk.seq,
             model=model.name,
             model_version=model.version,
-            label=model.labels[best],
-            scores={lab: min(1.0, max(0.0, float(p))) for lab, p in zip(model.labels, scores, strict=True)},
+            labels=model.labels,
+            scores=scores,
             steps_seen=new.steps_seen,
             final=d.final,
             gap=d.gap,

@@ -3,7 +3,6 @@ publisher, the metrics and the HTTP endpoints from typed settings. Nothing is cr
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,43 +11,17 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
-from rnnstream.errors import PublishError
 from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
 from rnnstream.state.store import StateStore
 from rnnstream.worker.batch_runner import BatchRunner, Health
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
+from rnnstream.worker.publisher import TopicPublisher
 from rnnstream.worker.registry import ModelRegistry
 from rnnstream.worker.settings import WorkerSettings
 from rnnstream.worker.transport import low_latency_transport
 
 log = logging.getLogger("rnnstream.worker")
-
-
-class FaustPublisher:
-    """Publishes through the app's producer and waits for the broker's acknowledgements; any failure to
-    send or to be acknowledged is a :class:`PublishError` (the caller retries the publish)."""
-
-    def __init__(self, app: faust.App, prediction_topic: str, dead_letter_topic: str) -> None:
-        self.app = app
-        self.prediction_topic = prediction_topic
-        self.dead_letter_topic = dead_letter_topic
-
-    async def _send(self, topic: str, records: Any) -> None:
-        producer = self.app.producer
-        try:
-            futures = [await producer.send(topic, key, value, None, None, None) for key, value in records]
-            await asyncio.gather(*futures)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            raise PublishError(f"publishing {len(records)} records to {topic} failed: {exc}") from exc
-
-    async def send_predictions(self, records: Any) -> None:
-        await self._send(self.prediction_topic, records)
-
-    async def send_dead_letters(self, records: Any) -> None:
-        await self._send(self.dead_letter_topic, records)
 
 
 def make_store(settings: WorkerSettings) -> StateStore:
@@ -128,7 +101,11 @@ def build_worker(
         table_cleanup_interval=3600.0,
     )
     app.transport = low_latency_transport(app, settings.fetch_max_wait_ms)
-    publisher = FaustPublisher(app, settings.prediction_topic, settings.dead_letter_topic)
+    publisher = TopicPublisher(
+        lambda topic, key, value: app.producer.send(topic, key, value, None, None, None),
+        settings.prediction_topic,
+        settings.dead_letter_topic,
+    )
     processor = BatchProcessor(
         registry,
         store,

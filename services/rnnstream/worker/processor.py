@@ -26,8 +26,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
-
 from rnnstream.core.chunk_rule import GapPolicy, Outcome, StreamRecord
 from rnnstream.core.step import Chunk, ChunkOutcome, StepResult, run_step
 from rnnstream.errors import EventError
@@ -47,6 +45,7 @@ from rnnstream.events.models import (
     PredictionEvent,
     SourcePosition,
 )
+from rnnstream.events.predictions import prediction_event
 from rnnstream.runtime.session import OnnxModel
 from rnnstream.state.codec import check_encodable
 from rnnstream.state.store import StateKey, StateStore, StateWrite
@@ -248,19 +247,14 @@ class BatchProcessor:
         d = o.decision
         if d.accepted:
             assert o.scores is not None
-            scores = o.scores
-            best = int(np.argmax(scores))
             report.predictions.append(
-                PredictionEvent(
-                    v=1,
+                prediction_event(
                     stream_id=o.chunk.stream_id,
                     seq=o.chunk.seq,
                     model=model.name,
                     model_version=model.version,
-                    label=model.labels[best],
-                    scores={
-                        lab: min(1.0, max(0.0, float(p))) for lab, p in zip(model.labels, scores, strict=True)
-                    },
+                    labels=model.labels,
+                    scores=o.scores,
                     steps_seen=o.steps_seen,
                     final=d.final,
                     gap=d.gap,
