@@ -36,7 +36,8 @@ from rnnstream.bench.load import (
 )
 from rnnstream.bench.pipelines import FaustPipeline, Pipeline, PipelineNames, process_cpu_seconds
 from rnnstream.bench.report import PhaseOutcome, agreement
-from rnnstream.bench.services import Services, create_topics, delete_keys, delete_topics, local_services
+from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics
+from rnnstream.localservices.session import Services, services_for_run
 from rnnstream.repository.store import ModelRepository, read_manifest
 
 if TYPE_CHECKING:
@@ -242,7 +243,7 @@ async def run_bench(config: BenchConfig, ui: ProgressSink | None = None) -> dict
     phases: list[PhaseOutcome] = []
     keep = False
     try:
-        with local_services(config.broker, config.redis_url, work_dir, ui.note) as services:
+        with services_for_run(config.broker, config.redis_url, work_dir, ui.note) as services:
             for name in config.pipelines:
                 ui.note(f"running the {name} pipeline")
                 try:
