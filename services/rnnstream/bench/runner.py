@@ -38,6 +38,7 @@ from rnnstream.bench.pipelines import FaustPipeline, Pipeline, PipelineNames, pr
 from rnnstream.bench.report import PhaseOutcome, agreement
 from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics
 from rnnstream.localservices.session import Services, services_for_run
+from rnnstream.repository import DEFAULT_REPOSITORY
 from rnnstream.repository.store import ModelRepository, read_manifest
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class BenchConfig:
     broker: str | None = None
     redis_url: str | None = None
     seed: int = 0
-    repository: Path = Path("models/repository")
+    repository: Path = DEFAULT_REPOSITORY
     model: str = "fsdd-digits-lstm"
     partitions: int = 8
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])

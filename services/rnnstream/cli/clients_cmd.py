@@ -17,13 +17,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from rnnstream.events.models import DEFAULT_PREDICTION_TOPIC
+from rnnstream.repository import DEFAULT_REPOSITORY
+
 if TYPE_CHECKING:
     from rnnstream.cli.console import ProduceJob
     from rnnstream.clients.chunks import StreamSource
     from rnnstream.clients.target import ModelTarget
 
 err = Console(stderr=True)
-DEFAULT_REPOSITORY = Path("models/repository")
 
 produce_app = typer.Typer(
     help=(
@@ -304,7 +306,7 @@ def tail(
         typer.Option(
             "--topic", envvar="RNNSTREAM_PREDICTION_TOPIC", help="Prediction topic the worker writes."
         ),
-    ] = "rnnstream.predictions",
+    ] = DEFAULT_PREDICTION_TOPIC,
     quiet: QuietOpt = False,
 ) -> None:
     """Watch predictions as they are made: a live table (stream, label, confidence, frames seen, latency) on

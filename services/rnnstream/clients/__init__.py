@@ -22,16 +22,11 @@ from rnnstream.clients.audio_source import (
 from rnnstream.clients.chunks import Chunk, StreamReport, StreamSource, new_stream_id
 from rnnstream.clients.client import RnnstreamClient
 from rnnstream.clients.consumer import PredictionReader, ReceivedPrediction
-from rnnstream.clients.producer import (
-    DEFAULT_BROKER,
-    DEFAULT_INPUT_TOPIC,
-    DEFAULT_PREDICTION_TOPIC,
-    EventProducer,
-    bootstrap_servers,
-)
+from rnnstream.clients.producer import DEFAULT_BROKER, EventProducer, bootstrap_servers
 from rnnstream.clients.publishing import publish_streams
 from rnnstream.clients.target import ModelTarget, resolve_target
 from rnnstream.clients.text_source import iter_text_chunks, line_sources, text_sources
+from rnnstream.events.models import DEFAULT_INPUT_TOPIC, DEFAULT_PREDICTION_TOPIC
 
 __all__ = [
     "DEFAULT_BROKER",

@@ -28,25 +28,15 @@ import numpy.typing as npt
 from rnnstream.clients.audio_source import audio_sources, frames_per_chunk
 from rnnstream.clients.chunks import Chunk, StreamReport, StreamSource, new_stream_id, now_ms
 from rnnstream.clients.consumer import PredictionReader
-from rnnstream.clients.producer import (
-    DEFAULT_BROKER,
-    DEFAULT_INPUT_TOPIC,
-    DEFAULT_PREDICTION_TOPIC,
-    EventProducer,
-    Idempotence,
-)
+from rnnstream.clients.producer import DEFAULT_BROKER, EventProducer, Idempotence
 from rnnstream.clients.publishing import publish_streams
-from rnnstream.clients.target import (
-    DEFAULT_AUDIO_MODEL,
-    DEFAULT_REPOSITORY,
-    DEFAULT_TEXT_MODEL,
-    ModelTarget,
-    resolve_target,
-)
+from rnnstream.clients.target import DEFAULT_AUDIO_MODEL, DEFAULT_TEXT_MODEL, ModelTarget, resolve_target
 from rnnstream.clients.text_source import text_sources
 from rnnstream.errors import InputError, RnnstreamError, ServiceError
 from rnnstream.events import FramesPayload, PredictionEvent
+from rnnstream.events.models import DEFAULT_INPUT_TOPIC, DEFAULT_PREDICTION_TOPIC
 from rnnstream.features.audio import FeatureStream
+from rnnstream.repository import DEFAULT_REPOSITORY
 
 _CLOSED = None  # what a subscriber queue receives when the client closes
 

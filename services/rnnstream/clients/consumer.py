@@ -20,9 +20,10 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from rnnstream.clients.chunks import now_ms
-from rnnstream.clients.producer import DEFAULT_BROKER, DEFAULT_PREDICTION_TOPIC, bootstrap_servers
+from rnnstream.clients.producer import DEFAULT_BROKER, bootstrap_servers
 from rnnstream.errors import EventError, ServiceError
 from rnnstream.events import PredictionEvent, decode_prediction
+from rnnstream.events.models import DEFAULT_PREDICTION_TOPIC
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,12 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from rnnstream.errors import ServiceError
 from rnnstream.events import InputEvent, encode_input_event, event_key
+from rnnstream.events.models import DEFAULT_INPUT_TOPIC
 
 log = logging.getLogger(__name__)
 
 Idempotence = Literal["auto", "require"]
 DEFAULT_BROKER = "127.0.0.1:9092"
-DEFAULT_INPUT_TOPIC = "rnnstream.events"
-DEFAULT_PREDICTION_TOPIC = "rnnstream.predictions"
 #: Futures kept before the producer waits for the oldest ones (bounds memory on very long inputs).
 MAX_PENDING = 2000
 

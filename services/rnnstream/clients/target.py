@@ -14,9 +14,8 @@ from typing import Literal
 
 from rnnstream.errors import ConfigurationError
 from rnnstream.repository.manifest import LogMelConfig
-from rnnstream.repository.store import MANIFEST_FILE, ModelRepository, read_manifest
+from rnnstream.repository.store import DEFAULT_REPOSITORY, read_manifest, resolve_model_folder
 
-DEFAULT_REPOSITORY = Path("models/repository")
 DEFAULT_AUDIO_MODEL = "fsdd-digits-lstm"
 DEFAULT_TEXT_MODEL = "sms-spam-lstm"
 
@@ -53,11 +52,7 @@ def resolve_target(model: str, repository: Path | str = DEFAULT_REPOSITORY) -> M
 
     Raises :class:`~rnnstream.errors.ModelNotFoundError` or :class:`ConfigurationError` with what is known.
     """
-    folder = Path(model)
-    if not (folder / MANIFEST_FILE).is_file():
-        name, _, version = model.partition(":")
-        folder = ModelRepository(repository).resolve(name, version or None).path
-    manifest = read_manifest(folder)
+    manifest = read_manifest(resolve_model_folder(model, repository))
     return ModelTarget(
         name=manifest.name, version=manifest.version, task=manifest.task, features=manifest.features
     )

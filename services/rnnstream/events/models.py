@@ -30,6 +30,10 @@ INT64_MAX: Final = 2**63 - 1
 DEFAULT_MAX_EVENT_BYTES: Final = 1_048_576
 #: The most frames or tokens one chunk may hold; the worker setting ``max_chunk_steps`` defaults to it.
 DEFAULT_MAX_CHUNK_STEPS: Final = 2_000
+#: The default topics: input events, predictions, dead letters (worker settings and clients start here).
+DEFAULT_INPUT_TOPIC: Final = "rnnstream.events"
+DEFAULT_PREDICTION_TOPIC: Final = "rnnstream.predictions"
+DEFAULT_DEAD_LETTER_TOPIC: Final = "rnnstream.deadletter"
 
 
 def _utf8(value: str) -> str:

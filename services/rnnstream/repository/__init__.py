@@ -9,9 +9,10 @@ from rnnstream.repository.manifest import (
     TrainingInfo,
     Verification,
 )
-from rnnstream.repository.store import ModelRef, ModelRepository
+from rnnstream.repository.store import DEFAULT_REPOSITORY, ModelRef, ModelRepository
 
 __all__ = [
+    "DEFAULT_REPOSITORY",
     "LogMelConfig",
     "Manifest",
     "ModelRef",

@@ -15,6 +15,8 @@ from rnnstream.errors import ConfigurationError, ModelNotFoundError
 from rnnstream.repository.manifest import Manifest
 
 MANIFEST_FILE = "manifest.json"
+#: Where the CLI, the clients and the worker look for models unless told otherwise (relative to the cwd).
+DEFAULT_REPOSITORY = Path("models/repository")
 
 
 @dataclass(frozen=True)
@@ -74,3 +76,13 @@ def read_manifest(model_dir: Path | str) -> Manifest:
         raise ConfigurationError(f"{path} not found: is {model_dir} a published model folder?") from exc
     except (ValidationError, json.JSONDecodeError) as exc:
         raise ConfigurationError(f"{path} is not a valid manifest: {exc}") from exc
+
+
+def resolve_model_folder(model: str, repository: Path | str = DEFAULT_REPOSITORY) -> Path:
+    """The folder of ``model``: a published model folder as given, else ``NAME`` (the latest version) or
+    ``NAME:VERSION`` looked up in ``repository``. Raises :class:`ModelNotFoundError` with what is there."""
+    folder = Path(model)
+    if (folder / MANIFEST_FILE).is_file():
+        return folder
+    name, _, version = model.partition(":")
+    return ModelRepository(repository).resolve(name, version or None).path

@@ -20,6 +20,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rnnstream.core.chunk_rule import GapPolicy
 from rnnstream.errors import ConfigurationError
+from rnnstream.events.models import (
+    DEFAULT_DEAD_LETTER_TOPIC,
+    DEFAULT_INPUT_TOPIC,
+    DEFAULT_MAX_CHUNK_STEPS,
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_PREDICTION_TOPIC,
+)
+from rnnstream.repository import DEFAULT_REPOSITORY
 
 ENV_PREFIX = "RNNSTREAM_"
 
@@ -70,13 +78,13 @@ class WorkerSettings(BaseSettings):
     """``RNNSTREAM_KAFKA_SSL_CAFILE``: PEM file of the CA that signed the brokers' certificates (SSL
     protocols); unset means the system trust store."""
 
-    input_topic: str = "rnnstream.events"
+    input_topic: str = DEFAULT_INPUT_TOPIC
     """``RNNSTREAM_INPUT_TOPIC``: topic of incoming events, keyed by stream id."""
 
-    prediction_topic: str = "rnnstream.predictions"
+    prediction_topic: str = DEFAULT_PREDICTION_TOPIC
     """``RNNSTREAM_PREDICTION_TOPIC``: topic the predictions are published to, keyed by stream id."""
 
-    dead_letter_topic: str = "rnnstream.deadletter"
+    dead_letter_topic: str = DEFAULT_DEAD_LETTER_TOPIC
     """``RNNSTREAM_DEAD_LETTER_TOPIC``: topic of events that could not be processed, each with a reason."""
 
     topic_partitions: PositiveInt = 8
@@ -103,11 +111,11 @@ class WorkerSettings(BaseSettings):
     """``RNNSTREAM_BATCH_TIMEOUT_MS``: longest a batch waits to fill up, in milliseconds (0: take what is
     there)."""
 
-    max_chunk_steps: PositiveInt = 2000
+    max_chunk_steps: PositiveInt = DEFAULT_MAX_CHUNK_STEPS
     """``RNNSTREAM_MAX_CHUNK_STEPS``: most time steps (feature frames or tokens) one event may carry; longer
     events go to the dead-letter topic."""
 
-    max_event_bytes: PositiveInt = 1_048_576
+    max_event_bytes: PositiveInt = DEFAULT_MAX_EVENT_BYTES
     """``RNNSTREAM_MAX_EVENT_BYTES``: largest encoded event accepted, in bytes."""
 
     gap_policy: GapPolicy = GapPolicy.SKIP
@@ -138,7 +146,7 @@ class WorkerSettings(BaseSettings):
     forgotten after that, and a stream id must not be reused within it."""
 
     # --- Models ------------------------------------------------------------------------------------
-    model_repository: Path = Path("models/repository")
+    model_repository: Path = DEFAULT_REPOSITORY
     """``RNNSTREAM_MODEL_REPOSITORY``: directory of ``<name>/<version>/`` model folders (in the image:
     ``/app/models/repository``)."""
 
