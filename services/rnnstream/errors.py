@@ -4,7 +4,7 @@ The tree::
 
     RnnstreamError
     ├── ConfigurationError          settings or files that cannot work (bad model repository, bad manifest)
-    ├── ModelNotFoundError          no such model name/version in the repository
+    │   └── ModelNotFoundError      no such model name/version in the repository
     ├── InputError                  one input cannot be processed; the service goes on with the others
     │   ├── InputTooShortError      audio shorter than one analysis frame
     │   └── EventError              an event fails validation; carries a machine-readable ``reason``

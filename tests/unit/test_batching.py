@@ -5,12 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnstream.core.batching import pad_chunks, split_waves, wave_indices
+from rnnstream.core.batching import pad_chunks, wave_indices
+
+
+def split_waves(items: list[tuple[int | str, int]]) -> list[list[tuple[int | str, int]]]:
+    """The items of each wave, as the step groups chunks by stream (the first field)."""
+    return [[items[i] for i in wave] for wave in wave_indices([stream for stream, _ in items])]
 
 
 def test_waves_of_a_small_batch() -> None:
     items = [("a", 0), ("b", 0), ("a", 1), ("c", 0), ("a", 2), ("b", 1)]
-    waves = split_waves(items, key=lambda item: item[0])
+    waves = split_waves(items)
     assert waves == [[("a", 0), ("b", 0), ("c", 0)], [("a", 1), ("b", 1)], [("a", 2)]]
 
 
@@ -29,7 +34,7 @@ def test_order_property_on_random_interleavings(seed: int) -> None:
     rng.shuffle(keys)
     items = [(int(stream), i) for i, stream in enumerate(keys)]
 
-    waves = split_waves(items, key=lambda item: item[0])
+    waves = split_waves(items)
 
     flat = [item for wave in waves for item in wave]
     assert sorted(flat) == sorted(items)  # every item exactly once

@@ -72,7 +72,7 @@ def test_values_and_labels() -> None:
     metrics.count_events("fsdd_gru", "fenced")
     metrics.count_prediction("fsdd_gru", final=True)
     metrics.count_dead_letter("gap")
-    metrics.count_error("decode")
+    metrics.count_error("publish")
     metrics.observe_redis("load", 0.002)
     assert metrics.observe_latency("fsdd_gru", produced_at_s=99.75) == pytest.approx(0.25)
     assert metrics.observe_latency("fsdd_gru", produced_at_s=101.0) == 0.0
@@ -87,7 +87,7 @@ def test_values_and_labels() -> None:
     assert value("rnnstream_events_total", model="fsdd_gru", outcome="fenced") == 1
     assert value("rnnstream_predictions_total", model="fsdd_gru", final="true") == 1
     assert value("rnnstream_dead_letters_total", reason="gap") == 1
-    assert value("rnnstream_errors_total", stage="decode") == 1
+    assert value("rnnstream_errors_total", stage="publish") == 1
     assert value("rnnstream_redis_seconds_count", op="load") == 1
     assert value("rnnstream_latency_seconds_count", model="fsdd_gru") == 2
     assert value("rnnstream_latency_seconds_bucket", model="fsdd_gru", le="0.25") == 2

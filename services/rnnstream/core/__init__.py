@@ -1,6 +1,6 @@
 """The pure core: the per-chunk rule and wave batching. No faust, redis or kafka here."""
 
-from rnnstream.core.batching import pad_chunks, split_waves, wave_indices
+from rnnstream.core.batching import pad_chunks, wave_indices
 from rnnstream.core.chunk_rule import (
     Decision,
     GapPolicy,
@@ -21,7 +21,6 @@ __all__ = [
     "decide",
     "next_record",
     "pad_chunks",
-    "split_waves",
     "starting_state",
     "wave_indices",
 ]

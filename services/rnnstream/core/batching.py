@@ -8,12 +8,9 @@ each stream's chunks keep their order and the number of waves is the longest run
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from typing import TypeVar
+from collections.abc import Hashable, Sequence
 
 import numpy as np
-
-T = TypeVar("T")
 
 
 def wave_indices(keys: Sequence[Hashable]) -> list[list[int]]:
@@ -27,11 +24,6 @@ def wave_indices(keys: Sequence[Hashable]) -> list[list[int]]:
             waves.append([])
         waves[wave].append(position)
     return waves
-
-
-def split_waves(items: Sequence[T], key: Callable[[T], Hashable]) -> list[list[T]]:
-    """Split ``items`` into waves: a stream (``key(item)``) at most once per wave, its items in order."""
-    return [[items[i] for i in wave] for wave in wave_indices([key(item) for item in items])]
 
 
 def pad_chunks(chunks: Sequence[np.ndarray], pad_value: float | int) -> tuple[np.ndarray, np.ndarray]:

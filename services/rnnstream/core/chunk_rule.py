@@ -8,8 +8,8 @@ stored record               event                      outcome
 any, ``seq <= last``        any                        DUPLICATE (state untouched)
 none                        ``seq == 0`` or ``start``  FRESH (zero state)
 live, ``seq == last + 1``   not ``start``              ADVANCE from the stored state
-live, ``seq == last + 1``   ``start``                  FRESH (a producer restarting the stream)
-live, ``seq > last + 1``    any                        gap: ``skip`` ADVANCE, ``reset`` FRESH,
+live, ``seq > last``        ``start``                  FRESH (a producer restarting the stream; no gap)
+live, ``seq > last + 1``    not ``start``              gap: ``skip`` ADVANCE, ``reset`` FRESH,
                                                        ``reject`` REJECT(``gap``)
 none, ``seq > 0``           not ``start``              gap: ``skip``/``reset`` FRESH, ``reject``
                                                        REJECT(``gap``)

@@ -9,8 +9,6 @@ every event is the stream id (:func:`event_key`). Formats: docs/events.md and th
 from __future__ import annotations
 
 from rnnstream.events.codec import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_STEPS,
     check_key,
     dead_letter,
     dead_letter_for,
@@ -35,8 +33,6 @@ from rnnstream.events.models import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_MAX_STEPS",
     "EVENT_FORMAT_VERSION",
     "DeadLetter",
     "DeadLetterReason",

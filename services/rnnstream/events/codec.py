@@ -24,8 +24,6 @@ from pydantic_core import ErrorDetails
 
 from rnnstream.errors import EventError
 from rnnstream.events.models import (
-    DEFAULT_MAX_CHUNK_STEPS,
-    DEFAULT_MAX_EVENT_BYTES,
     EVENT_FORMAT_VERSION,
     INT64_MAX,
     DeadLetter,
@@ -35,10 +33,6 @@ from rnnstream.events.models import (
     PredictionEvent,
     SourcePosition,
 )
-
-#: The worker's default limits (``max_event_bytes``, ``max_chunk_steps``); callers pass their own.
-DEFAULT_MAX_BYTES = DEFAULT_MAX_EVENT_BYTES
-DEFAULT_MAX_STEPS = DEFAULT_MAX_CHUNK_STEPS
 
 _M = TypeVar("_M", bound=BaseModel)
 

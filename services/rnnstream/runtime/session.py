@@ -1,7 +1,7 @@
 """One published model in ONNX Runtime, stepped over chunks with explicit recurrent state.
 
 State crosses this boundary as a dict ``{state input name: float32 [layers, batch, hidden]}``; per stream it
-is ``[layers, hidden]`` (see ``split_state`` / ``stack_state``).
+is ``[layers, hidden]``.
 """
 
 from __future__ import annotations
@@ -121,14 +121,3 @@ class OnnxModel:
                 s.input: np.asarray(v, np.float32) for s, v in zip(self.manifest.state, states, strict=True)
             },
         )
-
-
-def stack_state(states: Sequence[Mapping[str, NDArray[np.float32]]]) -> State:
-    """Per-stream states ``[layers, hidden]`` → batch state ``[layers, batch, hidden]``."""
-    return {k: np.stack([s[k] for s in states], axis=1) for k in states[0]}
-
-
-def split_state(state: Mapping[str, NDArray[np.float32]]) -> list[State]:
-    """Batch state → per-stream states (copies, so they own their memory)."""
-    batch = next(iter(state.values())).shape[1]
-    return [{k: np.ascontiguousarray(v[:, i]) for k, v in state.items()} for i in range(batch)]

@@ -22,7 +22,7 @@ series                                    type       meaning
 ``active_streams{model}``                 gauge      streams with live state touched within the TTL
 ``model_info{model,version,task,cell}``   gauge      1 for each model served
 ``consumer_lag{topic,partition}``         gauge      high watermark minus committed offset
-``errors_total{stage}``                   counter    failures by stage: decode, step, state, publish
+``errors_total{stage}``                   counter    failures by stage: step, state, publish
 ``worker_ready``                          gauge      1 once models are loaded and partitions assigned
 ========================================  =========  =====================================================
 """
@@ -39,11 +39,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 EventOutcome = Literal["accepted", "duplicate", "rejected", "fenced"]
 RedisOp = Literal["load", "store"]
-ErrorStage = Literal["decode", "step", "state", "publish"]
+ErrorStage = Literal["step", "state", "publish"]
 
 EVENT_OUTCOMES: tuple[EventOutcome, ...] = ("accepted", "duplicate", "rejected", "fenced")
 REDIS_OPS: tuple[RedisOp, ...] = ("load", "store")
-ERROR_STAGES: tuple[ErrorStage, ...] = ("decode", "step", "state", "publish")
+ERROR_STAGES: tuple[ErrorStage, ...] = ("step", "state", "publish")
 
 METRIC_NAMES: tuple[str, ...] = (
     "rnnstream_events_total",
@@ -173,7 +173,7 @@ class WorkerMetrics:
         )
         self.errors = Counter(
             "rnnstream_errors",
-            "Failures by stage (decode, step, state, publish).",
+            "Failures by stage: step (a batch bisected), state (Redis), publish (Kafka).",
             ("stage",),
             registry=registry,
         )
