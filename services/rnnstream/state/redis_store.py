@@ -9,17 +9,22 @@ written (:class:`~rnnstream.errors.StateCodecError`).
 :class:`RedisClusterStateStore` does the same per hash slot: keys are hash-tagged on the stream id, so
 it sends one ``MGET`` and one script call per slot group, concurrently.
 
+``ping`` is safe to repeat, so it tries once more on a connection error: a pooled connection that went stale
+while Redis restarted fails its first command, and a fresh one then answers. The other calls are not repeated
+here (a fenced write that applied but whose reply was lost would be refused the second time).
+
 Redis errors are translated at this boundary: ``raise StateError(...) from exc``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, Self
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Self, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from rnnstream.core.chunk_rule import StreamRecord
@@ -63,6 +68,7 @@ return results
 """
 
 RedisClient = Redis | RedisCluster
+T = TypeVar("T")
 
 
 class RedisStateStore:
@@ -145,9 +151,9 @@ class RedisStateStore:
         return reply
 
     async def ping(self) -> bool:
-        """True when Redis answers ``PING``."""
+        """True when Redis answers ``PING`` (on a fresh connection if a pooled one had gone stale)."""
         try:
-            return bool(await self._client.ping())
+            return bool(await _once_more_on_connection_error(self._client.ping))
         except (RedisError, OSError):
             return False
 
@@ -175,6 +181,15 @@ class RedisClusterStateStore(RedisStateStore):
         for position, name in enumerate(names):
             slots.setdefault(key_slot(name.encode("utf-8")), []).append(position)
         return list(slots.values())
+
+
+async def _once_more_on_connection_error(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, and once more if it failed to connect or lost its connection (the client has dropped
+    the broken connection by then, so the second try gets a fresh one)."""
+    try:
+        return await call()
+    except RedisConnectionError:
+        return await call()
 
 
 def _decode(name: str, value: object) -> StreamRecord:
