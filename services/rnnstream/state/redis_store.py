@@ -9,9 +9,12 @@ written (:class:`~rnnstream.errors.StateCodecError`).
 :class:`RedisClusterStateStore` does the same per hash slot: keys are hash-tagged on the stream id, so
 it sends one ``MGET`` and one script call per slot group, concurrently.
 
-``ping`` is safe to repeat, so it tries once more on a connection error: a pooled connection that went stale
-while Redis restarted fails its first command, and a fresh one then answers. The other calls are not repeated
-here (a fenced write that applied but whose reply was lost would be refused the second time).
+The epoch is one string key, ``{prefix}:epoch`` without a TTL, read or created by one small script
+(``GET``, else ``SET`` a fresh one): one round trip, and concurrent workers agree on one epoch.
+
+``ping`` and ``epoch`` are safe to repeat, so each tries once more on a connection error: a pooled connection
+that went stale while Redis restarted fails its first command, and a fresh one then answers. The other calls
+are not repeated here (a fenced write that applied but whose reply was lost would be refused the second time).
 
 Redis errors are translated at this boundary: ``raise StateError(...) from exc``.
 """
@@ -29,8 +32,15 @@ from redis.exceptions import RedisError, ResponseError
 
 from rnnstream.core.chunk_rule import StreamRecord
 from rnnstream.errors import ConfigurationError, StateCodecError, StateError
-from rnnstream.state.codec import decode_record, decode_seq, encode_record, encode_seq
-from rnnstream.state.store import StateKey, StateWrite, WriteResult, ttl_ms
+from rnnstream.state.codec import (
+    decode_epoch,
+    decode_record,
+    decode_seq,
+    encode_epoch,
+    encode_record,
+    encode_seq,
+)
+from rnnstream.state.store import StateEpoch, StateKey, StateWrite, WriteResult, epoch_key, ttl_ms
 
 DEFAULT_PREFIX = "rnnstream"
 _BAD_VALUE = "RNS_BADVALUE"
@@ -67,6 +77,15 @@ end
 return results
 """
 
+# KEYS[1]: the epoch key; ARGV[1]: a fresh epoch, stored only when the key is missing. Returns the epoch now
+# stored (the existing one, or ARGV[1]).
+EPOCH_LUA = """
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+
 RedisClient = Redis | RedisCluster
 T = TypeVar("T")
 
@@ -84,6 +103,7 @@ class RedisStateStore:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(FENCED_SET_LUA)
+        self._epoch_script = client.register_script(EPOCH_LUA)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **client_kwargs: Any) -> Self:
@@ -149,6 +169,21 @@ class RedisStateStore:
         if not isinstance(reply, list) or len(reply) != len(entries):
             raise StateError(f"unexpected reply from the fence script: {reply!r}")
         return reply
+
+    async def epoch(self) -> StateEpoch:
+        """The epoch under ``{prefix}:epoch``, created when missing: one script call."""
+        key = epoch_key(self._prefix)
+        fresh = encode_epoch(StateEpoch.new())  # the same candidate if the call is repeated
+        try:
+            raw = await _once_more_on_connection_error(lambda: self._epoch_script(keys=[key], args=[fresh]))
+        except RedisError as exc:
+            raise StateError(f"reading the state epoch {key} failed: {exc}") from exc
+        if not isinstance(raw, bytes):
+            raise StateCodecError(f"{key}: expected bytes from Redis, got {type(raw).__name__}")
+        try:
+            return decode_epoch(raw)
+        except StateCodecError as exc:
+            raise StateCodecError(f"{key}: {exc}") from exc
 
     async def ping(self) -> bool:
         """True when Redis answers ``PING`` (on a fresh connection if a pooled one had gone stale)."""
