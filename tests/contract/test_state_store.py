@@ -18,7 +18,7 @@ from rnnstream.errors import StateCodecError, StateError
 from rnnstream.state.codec import encode_record
 from rnnstream.state.memory import MemoryStateStore
 from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
-from rnnstream.state.store import StateEpoch, StateKey, StateStore, StateWrite, WriteResult, epoch_key
+from rnnstream.state.store import StateEpoch, StateKey, StateStore, StateWrite, WriteResult
 
 LONG_TTL_S = 600.0
 
@@ -91,7 +91,8 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
         async def drop_cluster_epoch() -> None:
             client = AsyncRedisCluster.from_url(url)
-            await client.delete(epoch_key(prefix))
+            for key in cluster.epoch_keys:
+                await client.delete(key)
             await client.aclose()
 
         yield Harness(
@@ -111,7 +112,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
     async def drop_epoch() -> None:
         client = AsyncRedis.from_url(redis_url)
-        await client.delete(epoch_key(prefix))
+        await client.delete(*store.epoch_keys)
         await client.aclose()
 
     yield Harness(request.param, store, 0.3, asyncio.sleep, twin=twin, lose_epoch=drop_epoch)
@@ -351,6 +352,32 @@ async def test_redis_errors_are_translated() -> None:
         with pytest.raises(StateError):
             await store.store_many([StateWrite(new_key(), None, record(0))], ttl_s=1)
     finally:
+        await store.close()
+
+
+async def test_cluster_epoch_watches_every_shard(redis_cluster_url: str, redis_prefix: str) -> None:
+    """Each node of a real three-node cluster holds epoch keys: any one node losing its data changes the epoch."""
+    store = RedisClusterStateStore.from_url(redis_cluster_url, prefix=redis_prefix)
+    nodes = redis.RedisCluster.from_url(redis_cluster_url)
+    try:
+        primaries = nodes.get_primaries()
+        assert len(primaries) == 3
+        owners = {nodes.get_node_from_key(key).name for key in store.epoch_keys}
+        assert owners == {node.name for node in primaries}
+        assert len(store.epoch_keys) == len(set(store.epoch_keys)) == 64
+        seen = [await store.epoch()]
+        assert await store.epoch() == seen[0]
+        for node in primaries:
+            shard = redis.Redis(host=node.host, port=node.port)
+            shard.flushall()  # that shard alone loses its data
+            shard.close()
+            seen.append(await store.epoch())
+            assert seen[-1] != seen[-2]
+            assert await store.epoch() == seen[-1]
+        assert all(nodes.ttl(key) == -1 for key in store.epoch_keys)  # never expire
+        assert await store.load_many([new_key()]) == [None]  # the store still works after it all
+    finally:
+        nodes.close()
         await store.close()
 
 

@@ -10,7 +10,10 @@ written (:class:`~rnnstream.errors.StateCodecError`).
 it sends one ``MGET`` and one script call per slot group, concurrently.
 
 The epoch is one string key, ``{prefix}:epoch`` without a TTL, read or created by one small script
-(``GET``, else ``SET`` a fresh one): one round trip, and concurrent workers agree on one epoch.
+(``GET``, else ``SET`` a fresh one): one round trip, and concurrent workers agree on one epoch. In a cluster
+one key would watch one shard only, so :class:`RedisClusterStateStore` keeps :data:`EPOCH_SLOT_SAMPLES` of
+them, ``{prefix}:epoch:{eN}``, hash-tagged into slots spread evenly over the 16384, each created on its own; its
+epoch is a digest of them all, so any shard that owns one of those slots and loses its data changes it.
 
 ``ping`` and ``epoch`` are safe to repeat, so each tries once more on a connection error: a pooled connection
 that went stale while Redis restarted fails its first command, and a fresh one then answers. The other calls
@@ -22,6 +25,8 @@ Redis errors are translated at this boundary: ``raise StateError(...) from exc``
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Self, TypeVar
 
@@ -170,9 +175,20 @@ class RedisStateStore:
             raise StateError(f"unexpected reply from the fence script: {reply!r}")
         return reply
 
+    @property
+    def epoch_keys(self) -> list[str]:
+        """The keys that hold the epoch: ``{prefix}:epoch``."""
+        return [epoch_key(self._prefix)]
+
     async def epoch(self) -> StateEpoch:
-        """The epoch under ``{prefix}:epoch``, created when missing: one script call."""
-        key = epoch_key(self._prefix)
+        """The epoch, each of :attr:`epoch_keys` created when missing: one script call per key (one here).
+
+        The calls go one after the other, so a cluster store's check holds one pooled connection at a time and
+        never crowds out the batches' calls."""
+        epochs = [await self._epoch_at(key) for key in self.epoch_keys]
+        return epochs[0] if len(epochs) == 1 else _digest(epochs)
+
+    async def _epoch_at(self, key: str) -> StateEpoch:
         fresh = encode_epoch(StateEpoch.new())  # the same candidate if the call is repeated
         try:
             raw = await _once_more_on_connection_error(lambda: self._epoch_script(keys=[key], args=[fresh]))
@@ -211,11 +227,44 @@ class RedisClusterStateStore(RedisStateStore):
         """A store on a new cluster client for ``url`` (any node of the cluster)."""
         return cls(RedisCluster.from_url(url, decode_responses=False, **client_kwargs), prefix)
 
+    @property
+    def epoch_keys(self) -> list[str]:
+        """``{prefix}:epoch:{eN}`` for :data:`EPOCH_SLOT_SAMPLES` tags whose slots are spread evenly."""
+        return [f"{epoch_key(self._prefix)}:{{{tag}}}" for tag in _spread_tags(EPOCH_SLOT_SAMPLES)]
+
     def _groups(self, names: Sequence[str]) -> list[list[int]]:
         slots: dict[int, list[int]] = {}
         for position, name in enumerate(names):
             slots.setdefault(key_slot(name.encode("utf-8")), []).append(position)
         return list(slots.values())
+
+
+CLUSTER_SLOTS = 16384
+EPOCH_SLOT_SAMPLES = 64
+"""Epoch keys of a cluster store: one in each 256-slot range, so every shard that owns 256 contiguous slots
+(every shard of a cluster of up to 64 evenly split primaries) holds at least one."""
+
+
+@functools.cache
+def _spread_tags(n: int) -> tuple[str, ...]:
+    """``n`` hash tags ``eN``, the i-th hashing into the i-th of ``n`` equal slot ranges."""
+    width = CLUSTER_SLOTS // n
+    found: dict[int, str] = {}
+    counter = 0
+    while len(found) < n:
+        tag = f"e{counter}"
+        found.setdefault(key_slot(tag.encode("ascii")) // width, tag)
+        counter += 1
+    return tuple(found[i] for i in range(n))
+
+
+def _digest(epochs: Sequence[StateEpoch]) -> StateEpoch:
+    """One epoch standing for several: a new one whenever any of them is new."""
+    joined = ":".join(epoch.id for epoch in epochs).encode("ascii")
+    return StateEpoch(
+        id=hashlib.sha256(joined).hexdigest()[:32],
+        created_at_ms=max(epoch.created_at_ms for epoch in epochs),
+    )
 
 
 async def _once_more_on_connection_error(call: Callable[[], Awaitable[T]]) -> T:
