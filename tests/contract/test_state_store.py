@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio import RedisCluster as AsyncRedisCluster
 
 from rnnstream.core.chunk_rule import StreamRecord
 from rnnstream.errors import StateCodecError, StateError
 from rnnstream.state.codec import encode_record
 from rnnstream.state.memory import MemoryStateStore
 from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
-from rnnstream.state.store import StateKey, StateStore, StateWrite, WriteResult
+from rnnstream.state.store import StateEpoch, StateKey, StateStore, StateWrite, WriteResult
 
 LONG_TTL_S = 600.0
 
@@ -34,12 +35,15 @@ class FakeClock:
 
 @dataclass
 class Harness:
-    """A store under test, a short TTL for it, and how to let time pass."""
+    """A store under test, a short TTL for it, how to let time pass, how to make a second store on the same
+    data, and how to lose the store's epoch as a Redis that restarts empty does."""
 
     name: str
     store: StateStore
     short_ttl_s: float
     elapse: Callable[[float], Awaitable[None]]
+    twin: Callable[[], StateStore]
+    lose_epoch: Callable[[], Awaitable[None]]
 
     async def wait_expired(self, key: StateKey) -> StreamRecord | None:
         """Let a short TTL run out; the record still there after a generous wait (normally ``None``)."""
@@ -65,21 +69,55 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
             clock.now += seconds
 
         memory = MemoryStateStore(clock=clock)
-        yield Harness("memory", memory, short_ttl_s=5.0, elapse=advance)
+
+        async def clear() -> None:
+            memory.clear()
+
+        yield Harness(
+            "memory", memory, short_ttl_s=5.0, elapse=advance, twin=lambda: memory, lose_epoch=clear
+        )
         await memory.close()
         return
 
     prefix: str = request.getfixturevalue("redis_prefix")
     if request.param == "redis-cluster":  # a real three-node cluster: keys of one batch span the nodes
-        cluster = RedisClusterStateStore.from_url(request.getfixturevalue("redis_cluster_url"), prefix=prefix)
-        yield Harness(request.param, cluster, short_ttl_s=0.3, elapse=asyncio.sleep)
-        await cluster.close()
+        url = request.getfixturevalue("redis_cluster_url")
+        cluster = RedisClusterStateStore.from_url(url, prefix=prefix)
+        twins: list[StateStore] = []
+
+        def cluster_twin() -> StateStore:
+            twins.append(RedisClusterStateStore.from_url(url, prefix=prefix))
+            return twins[-1]
+
+        async def drop_cluster_epoch() -> None:
+            client = AsyncRedisCluster.from_url(url)
+            for key in cluster.epoch_keys:
+                await client.delete(key)
+            await client.aclose()
+
+        yield Harness(
+            request.param, cluster, 0.3, asyncio.sleep, twin=cluster_twin, lose_epoch=drop_cluster_epoch
+        )
+        for store in [cluster, *twins]:
+            await store.close()
         return
-    url: str = request.getfixturevalue("redis_url")
+    redis_url: str = request.getfixturevalue("redis_url")
     cls = RedisStateStore if request.param == "redis" else RedisClusterStateStore
-    store = cls(AsyncRedis.from_url(url), prefix=prefix)
-    yield Harness(request.param, store, short_ttl_s=0.3, elapse=asyncio.sleep)
-    await store.close()
+    store = cls(AsyncRedis.from_url(redis_url), prefix=prefix)
+    made: list[StateStore] = []
+
+    def twin() -> StateStore:
+        made.append(cls(AsyncRedis.from_url(redis_url), prefix=prefix))
+        return made[-1]
+
+    async def drop_epoch() -> None:
+        client = AsyncRedis.from_url(redis_url)
+        await client.delete(*store.epoch_keys)
+        await client.aclose()
+
+    yield Harness(request.param, store, 0.3, asyncio.sleep, twin=twin, lose_epoch=drop_epoch)
+    for each in [store, *made]:
+        await each.close()
 
 
 def new_key(model: str = "kws-gru") -> StateKey:
@@ -221,6 +259,39 @@ async def test_ping_and_bad_ttl(harness: Harness) -> None:
         await harness.store.store_many([StateWrite(new_key(), None, record(0))], ttl_s=0)
 
 
+async def test_epoch_is_stable_and_shared(harness: Harness) -> None:
+    first = await harness.store.epoch()
+    assert len(first.id) == 32 and int(first.id, 16) >= 0  # 128 random bits as hex
+    assert first.created_at_ms > 1_600_000_000_000  # Unix milliseconds (2020 or later)
+    assert await harness.store.epoch() == first
+    await harness.store.store_many([StateWrite(new_key(), None, record(0))], ttl_s=LONG_TTL_S)
+    assert await harness.store.epoch() == first  # writing state does not touch it
+    assert await harness.twin().epoch() == first  # another client of the same data sees the same one
+
+
+async def test_epoch_after_data_loss_is_new(harness: Harness) -> None:
+    before = await harness.store.epoch()
+    await harness.lose_epoch()
+    after = await harness.store.epoch()
+    assert after.id != before.id
+    assert after.created_at_ms >= before.created_at_ms
+    assert await harness.twin().epoch() == after
+
+
+async def test_concurrent_callers_agree_on_one_new_epoch(harness: Harness) -> None:
+    await harness.store.epoch()
+    await harness.lose_epoch()
+    stores = [harness.store, harness.twin(), harness.twin()]
+    seen = await asyncio.gather(*(store.epoch() for store in stores for _ in range(4)))
+    assert len(set(seen)) == 1
+
+
+def test_new_epochs_are_random() -> None:
+    epochs = {StateEpoch.new(now_s=1_700_000_000.5) for _ in range(100)}
+    assert len({epoch.id for epoch in epochs}) == 100
+    assert {epoch.created_at_ms for epoch in epochs} == {1_700_000_000_500}
+
+
 # Redis only: the key layout, bad stored values and error translation.
 
 
@@ -251,15 +322,62 @@ async def test_redis_bad_stored_value(redis_url: str, redis_prefix: str, raw_red
         await store.close()
 
 
+async def test_redis_epoch_layout(redis_url: str, raw_redis: redis.Redis) -> None:
+    prefix = f"rnnstream-test-epoch-{uuid.uuid4().hex[:12]}"
+    store = RedisStateStore.from_url(redis_url, prefix=prefix)
+    try:
+        epoch = await store.epoch()
+        stored = raw_redis.get(f"{prefix}:epoch")
+        assert stored == f"{epoch.id}:{epoch.created_at_ms}".encode()
+        assert raw_redis.ttl(f"{prefix}:epoch") == -1  # never expires
+        other = StateEpoch("0123456789abcdef0123456789abcdef", 1_700_000_000_000)
+        raw_redis.set(f"{prefix}:epoch", b"0123456789abcdef0123456789abcdef:1700000000000")
+        assert await store.epoch() == other  # an existing epoch is read, never replaced
+        raw_redis.set(f"{prefix}:epoch", b"garbage")
+        with pytest.raises(StateCodecError, match="epoch"):
+            await store.epoch()
+    finally:
+        raw_redis.delete(f"{prefix}:epoch")
+        await store.close()
+
+
 async def test_redis_errors_are_translated() -> None:
     store = RedisStateStore.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
     try:
         assert not await store.ping()
         with pytest.raises(StateError):
+            await store.epoch()
+        with pytest.raises(StateError):
             await store.load_many([new_key()])
         with pytest.raises(StateError):
             await store.store_many([StateWrite(new_key(), None, record(0))], ttl_s=1)
     finally:
+        await store.close()
+
+
+async def test_cluster_epoch_watches_every_shard(redis_cluster_url: str, redis_prefix: str) -> None:
+    """Each node of a real three-node cluster holds epoch keys: any one node losing its data changes the epoch."""
+    store = RedisClusterStateStore.from_url(redis_cluster_url, prefix=redis_prefix)
+    nodes = redis.RedisCluster.from_url(redis_cluster_url)
+    try:
+        primaries = nodes.get_primaries()
+        assert len(primaries) == 3
+        owners = {nodes.get_node_from_key(key).name for key in store.epoch_keys}
+        assert owners == {node.name for node in primaries}
+        assert len(store.epoch_keys) == len(set(store.epoch_keys)) == 64
+        seen = [await store.epoch()]
+        assert await store.epoch() == seen[0]
+        for node in primaries:
+            shard = redis.Redis(host=node.host, port=node.port)
+            shard.flushall()  # that shard alone loses its data
+            shard.close()
+            seen.append(await store.epoch())
+            assert seen[-1] != seen[-2]
+            assert await store.epoch() == seen[-1]
+        assert all(nodes.ttl(key) == -1 for key in store.epoch_keys)  # never expire
+        assert await store.load_many([new_key()]) == [None]  # the store still works after it all
+    finally:
+        nodes.close()
         await store.close()
 
 

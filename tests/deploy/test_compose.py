@@ -32,13 +32,29 @@ def test_stack_has_every_part() -> None:
     services = compose()["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert "broker,controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft
-    assert "--appendonly" in services["redis"]["command"]  # persistence
     assert "redis-data:/data" in services["redis"]["volumes"]
     workers = [name for name, svc in services.items() if svc.get("command") == ["worker"]]
     assert len(workers) == 2
     assert "producer" in services
     assert services["prometheus"]["image"].startswith("prom/prometheus:")
     assert services["grafana"]["image"].startswith("grafana/grafana")
+
+
+def test_redis_keeps_the_state() -> None:
+    """AOF fsynced at least every second on the volume, no eviction (docs/operations.md)."""
+    command = compose()["services"]["redis"]["command"]
+    assert command[0] == "redis-server"
+    options: dict[str, str] = {}
+    for arg in command[1:]:  # "--name value..." as redis-server reads its command line
+        if arg.startswith("--"):
+            name = arg
+            options[name] = ""
+        else:
+            options[name] = f"{options[name]} {arg}".strip()
+    assert options["--appendonly"] == "yes"
+    assert options["--appendfsync"] in ("everysec", "always")
+    assert options["--maxmemory-policy"] == "noeviction"
+    assert "--dir" not in options  # the image's /data, where the volume is mounted
 
 
 def test_prometheus_scrapes_both_workers() -> None:

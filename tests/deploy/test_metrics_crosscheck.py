@@ -33,6 +33,8 @@ DASHBOARD_MUST_SHOW = {
     "ONNX Runtime time": "rnnstream_onnx_seconds_bucket",
     "active streams": "rnnstream_active_streams",
     "consumer lag": "rnnstream_consumer_lag",
+    "state losses": "rnnstream_state_epoch_changes_total",
+    "state epoch per worker": "rnnstream_state_epoch_timestamp_seconds",
 }
 
 

@@ -30,6 +30,7 @@ REQUIRED_ALERTS = {
     "RnnstreamConsumerLagGrowing",  # lag growth
     "RnnstreamDeadLetterRateHigh",  # dead-letter rate
     "RnnstreamLatencyHigh",  # latency
+    "RnnstreamStateLost",  # the state store's epoch changed
 }
 
 

@@ -38,6 +38,8 @@ EXPECTED_TYPES = {
     "rnnstream_model_info": "gauge",
     "rnnstream_consumer_lag": "gauge",
     "rnnstream_worker_ready": "gauge",
+    "rnnstream_state_epoch_changes_total": "counter",
+    "rnnstream_state_epoch_timestamp_seconds": "gauge",
 }
 
 
@@ -79,6 +81,9 @@ def test_values_and_labels() -> None:
     metrics.set_model_info("fsdd_gru", version="1", task="audio", cell="gru")
     metrics.set_consumer_lag("rnnstream.events", 3, highwater=120, committed=100)
     metrics.set_ready(True)
+    metrics.count_state_epoch_change()
+    metrics.set_state_epoch("a" * 32, 1_700_000_000.5)
+    metrics.set_state_epoch("b" * 32, 1_700_000_100.0)
 
     def value(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(name, labels)
@@ -94,6 +99,9 @@ def test_values_and_labels() -> None:
     assert value("rnnstream_model_info", model="fsdd_gru", version="1", task="audio", cell="gru") == 1
     assert value("rnnstream_consumer_lag", topic="rnnstream.events", partition="3") == 20
     assert value("rnnstream_worker_ready") == 1
+    assert value("rnnstream_state_epoch_changes_total") == 1
+    assert value("rnnstream_state_epoch_timestamp_seconds", epoch="a" * 32) is None  # replaced
+    assert value("rnnstream_state_epoch_timestamp_seconds", epoch="b" * 32) == 1_700_000_100.0
 
     metrics.clear_consumer_lag("rnnstream.events", 3)
     metrics.clear_consumer_lag("rnnstream.events", 3)

@@ -5,14 +5,16 @@ The Redis stores are imported from :mod:`rnnstream.state.redis_store` (it needs 
 
 from rnnstream.state.codec import decode_record, encode_record
 from rnnstream.state.memory import MemoryStateStore
-from rnnstream.state.store import StateKey, StateStore, StateWrite, WriteResult
+from rnnstream.state.store import StateEpoch, StateKey, StateStore, StateWrite, WriteResult, epoch_key
 
 __all__ = [
     "MemoryStateStore",
+    "StateEpoch",
     "StateKey",
     "StateStore",
     "StateWrite",
     "WriteResult",
     "decode_record",
     "encode_record",
+    "epoch_key",
 ]

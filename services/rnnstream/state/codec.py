@@ -18,16 +18,21 @@ Layout, all little-endian (``struct`` notation)::
 The Redis script never parses numbers: it compares the 8 raw bytes at offset 8 (Lua ``string.sub(v, 9,
 16)``) with the expected seq encoded the same way (:func:`encode_seq`), which is exact for any int64 and
 needs no Lua ``struct`` library. Float tensors round-trip bit for bit.
+
+The store's epoch (:class:`~rnnstream.state.store.StateEpoch`) is stored as ASCII ``<id>:<created_at_ms>``,
+e.g. ``b"9f86d081884c7d659a2feaa0c55ad015:1764620000000"``.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 
 import numpy as np
 
 from rnnstream.core.chunk_rule import StreamRecord
 from rnnstream.errors import StateCodecError
+from rnnstream.state.store import StateEpoch
 
 MAGIC = b"RNS1"
 FORMAT_VERSION = 1
@@ -37,6 +42,7 @@ _SEQ = struct.Struct("<q")
 _NAME_LEN = struct.Struct("<H")
 _TENSOR_HEAD = struct.Struct("<BB")
 _FLAG_ENDED = 0x01
+_EPOCH = re.compile(rb"([0-9a-f]{32}):([0-9]{1,19})")
 
 _DTYPES: dict[int, np.dtype[np.generic]] = {
     1: np.dtype("<f4"),
@@ -180,3 +186,16 @@ def _decode(view: memoryview) -> StreamRecord:
         updated_at_ms=updated,
         tensors=tensors,
     )
+
+
+def encode_epoch(epoch: StateEpoch) -> bytes:
+    """The stored form of an epoch: ASCII ``<id>:<created_at_ms>``."""
+    return f"{epoch.id}:{epoch.created_at_ms}".encode("ascii")
+
+
+def decode_epoch(raw: bytes) -> StateEpoch:
+    """Inverse of :func:`encode_epoch`; raises :class:`StateCodecError` on anything else."""
+    match = _EPOCH.fullmatch(raw)
+    if match is None:
+        raise StateCodecError(f"bad stored state epoch {raw[:80]!r}")
+    return StateEpoch(id=match.group(1).decode("ascii"), created_at_ms=int(match.group(2)))

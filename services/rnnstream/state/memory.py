@@ -3,6 +3,9 @@
 Records are immutable values, so they are kept as they are (no encoding). Time comes from an injected
 clock (seconds, ``time.monotonic`` by default), so TTL expiry is testable without sleeping. Each call
 runs without awaiting, so it is atomic with respect to other tasks on the same event loop.
+
+:meth:`MemoryStateStore.clear` forgets every record and the epoch, as a Redis restarted without persistence
+does, so tests can lose the store's data on purpose.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from rnnstream.core.chunk_rule import StreamRecord
 from rnnstream.errors import StateError
-from rnnstream.state.store import StateKey, StateWrite, WriteResult, ttl_ms
+from rnnstream.state.store import StateEpoch, StateKey, StateWrite, WriteResult, ttl_ms
 
 
 class MemoryStateStore:
@@ -21,6 +24,7 @@ class MemoryStateStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._entries: dict[StateKey, tuple[StreamRecord, float]] = {}
+        self._epoch: StateEpoch | None = None
         self._closed = False
 
     def _get(self, key: StateKey, now: float) -> StreamRecord | None:
@@ -59,13 +63,25 @@ class MemoryStateStore:
             results.append(WriteResult(write.key, applied=True, stored_seq=write.record.seq))
         return results
 
+    async def epoch(self) -> StateEpoch:
+        """This store's epoch, made on the first call (and again after :meth:`clear`)."""
+        self._check_open()
+        if self._epoch is None:
+            self._epoch = StateEpoch.new()
+        return self._epoch
+
     async def ping(self) -> bool:
         """True while open."""
         return not self._closed
 
+    def clear(self) -> None:
+        """Lose all data, the epoch included, like a Redis restarted without persistence."""
+        self._entries.clear()
+        self._epoch = None
+
     async def close(self) -> None:
         """Forget everything; later calls raise :class:`StateError`."""
-        self._entries.clear()
+        self.clear()
         self._closed = True
 
     def __len__(self) -> int:

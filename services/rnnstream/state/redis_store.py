@@ -9,23 +9,43 @@ written (:class:`~rnnstream.errors.StateCodecError`).
 :class:`RedisClusterStateStore` does the same per hash slot: keys are hash-tagged on the stream id, so
 it sends one ``MGET`` and one script call per slot group, concurrently.
 
+The epoch is one string key, ``{prefix}:epoch`` without a TTL, read or created by one small script
+(``GET``, else ``SET`` a fresh one): one round trip, and concurrent workers agree on one epoch. In a cluster
+one key would watch one shard only, so :class:`RedisClusterStateStore` keeps :data:`EPOCH_SLOT_SAMPLES` of
+them, ``{prefix}:epoch:{eN}``, hash-tagged into slots spread evenly over the 16384, each created on its own; its
+epoch is a digest of them all, so any shard that owns one of those slots and loses its data changes it.
+
+``ping`` and ``epoch`` are safe to repeat, so each tries once more on a connection error: a pooled connection
+that went stale while Redis restarted fails its first command, and a fresh one then answers. The other calls
+are not repeated here (a fenced write that applied but whose reply was lost would be refused the second time).
+
 Redis errors are translated at this boundary: ``raise StateError(...) from exc``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, Self
+import functools
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Self, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from rnnstream.core.chunk_rule import StreamRecord
 from rnnstream.errors import ConfigurationError, StateCodecError, StateError
-from rnnstream.state.codec import decode_record, decode_seq, encode_record, encode_seq
-from rnnstream.state.store import StateKey, StateWrite, WriteResult, ttl_ms
+from rnnstream.state.codec import (
+    decode_epoch,
+    decode_record,
+    decode_seq,
+    encode_epoch,
+    encode_record,
+    encode_seq,
+)
+from rnnstream.state.store import StateEpoch, StateKey, StateWrite, WriteResult, epoch_key, ttl_ms
 
 DEFAULT_PREFIX = "rnnstream"
 _BAD_VALUE = "RNS_BADVALUE"
@@ -62,7 +82,17 @@ end
 return results
 """
 
+# KEYS[1]: the epoch key; ARGV[1]: a fresh epoch, stored only when the key is missing. Returns the epoch now
+# stored (the existing one, or ARGV[1]).
+EPOCH_LUA = """
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+
 RedisClient = Redis | RedisCluster
+T = TypeVar("T")
 
 
 class RedisStateStore:
@@ -78,6 +108,7 @@ class RedisStateStore:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(FENCED_SET_LUA)
+        self._epoch_script = client.register_script(EPOCH_LUA)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **client_kwargs: Any) -> Self:
@@ -144,10 +175,36 @@ class RedisStateStore:
             raise StateError(f"unexpected reply from the fence script: {reply!r}")
         return reply
 
-    async def ping(self) -> bool:
-        """True when Redis answers ``PING``."""
+    @property
+    def epoch_keys(self) -> list[str]:
+        """The keys that hold the epoch: ``{prefix}:epoch``."""
+        return [epoch_key(self._prefix)]
+
+    async def epoch(self) -> StateEpoch:
+        """The epoch, each of :attr:`epoch_keys` created when missing: one script call per key (one here).
+
+        The calls go one after the other, so a cluster store's check holds one pooled connection at a time and
+        never crowds out the batches' calls."""
+        epochs = [await self._epoch_at(key) for key in self.epoch_keys]
+        return epochs[0] if len(epochs) == 1 else _digest(epochs)
+
+    async def _epoch_at(self, key: str) -> StateEpoch:
+        fresh = encode_epoch(StateEpoch.new())  # the same candidate if the call is repeated
         try:
-            return bool(await self._client.ping())
+            raw = await _once_more_on_connection_error(lambda: self._epoch_script(keys=[key], args=[fresh]))
+        except RedisError as exc:
+            raise StateError(f"reading the state epoch {key} failed: {exc}") from exc
+        if not isinstance(raw, bytes):
+            raise StateCodecError(f"{key}: expected bytes from Redis, got {type(raw).__name__}")
+        try:
+            return decode_epoch(raw)
+        except StateCodecError as exc:
+            raise StateCodecError(f"{key}: {exc}") from exc
+
+    async def ping(self) -> bool:
+        """True when Redis answers ``PING`` (on a fresh connection if a pooled one had gone stale)."""
+        try:
+            return bool(await _once_more_on_connection_error(self._client.ping))
         except (RedisError, OSError):
             return False
 
@@ -170,11 +227,53 @@ class RedisClusterStateStore(RedisStateStore):
         """A store on a new cluster client for ``url`` (any node of the cluster)."""
         return cls(RedisCluster.from_url(url, decode_responses=False, **client_kwargs), prefix)
 
+    @property
+    def epoch_keys(self) -> list[str]:
+        """``{prefix}:epoch:{eN}`` for :data:`EPOCH_SLOT_SAMPLES` tags whose slots are spread evenly."""
+        return [f"{epoch_key(self._prefix)}:{{{tag}}}" for tag in _spread_tags(EPOCH_SLOT_SAMPLES)]
+
     def _groups(self, names: Sequence[str]) -> list[list[int]]:
         slots: dict[int, list[int]] = {}
         for position, name in enumerate(names):
             slots.setdefault(key_slot(name.encode("utf-8")), []).append(position)
         return list(slots.values())
+
+
+CLUSTER_SLOTS = 16384
+EPOCH_SLOT_SAMPLES = 64
+"""Epoch keys of a cluster store: one in each 256-slot range, so every shard that owns 256 contiguous slots
+(every shard of a cluster of up to 64 evenly split primaries) holds at least one."""
+
+
+@functools.cache
+def _spread_tags(n: int) -> tuple[str, ...]:
+    """``n`` hash tags ``eN``, the i-th hashing into the i-th of ``n`` equal slot ranges."""
+    width = CLUSTER_SLOTS // n
+    found: dict[int, str] = {}
+    counter = 0
+    while len(found) < n:
+        tag = f"e{counter}"
+        found.setdefault(key_slot(tag.encode("ascii")) // width, tag)
+        counter += 1
+    return tuple(found[i] for i in range(n))
+
+
+def _digest(epochs: Sequence[StateEpoch]) -> StateEpoch:
+    """One epoch standing for several: a new one whenever any of them is new."""
+    joined = ":".join(epoch.id for epoch in epochs).encode("ascii")
+    return StateEpoch(
+        id=hashlib.sha256(joined).hexdigest()[:32],
+        created_at_ms=max(epoch.created_at_ms for epoch in epochs),
+    )
+
+
+async def _once_more_on_connection_error(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, and once more if it failed to connect or lost its connection (the client has dropped
+    the broken connection by then, so the second try gets a fresh one)."""
+    try:
+        return await call()
+    except RedisConnectionError:
+        return await call()
 
 
 def _decode(name: str, value: object) -> StreamRecord:

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
 from rnnstream.state.store import StateStore
 from rnnstream.worker.batch_runner import BatchRunner, Health
+from rnnstream.worker.epoch import EpochWatch
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
 from rnnstream.worker.publisher import TopicPublisher
@@ -70,6 +71,7 @@ class Worker:
     metrics: WorkerMetrics
     prometheus: CollectorRegistry
     health: Health
+    epoch: EpochWatch
 
 
 def build_worker(
@@ -120,7 +122,8 @@ def build_worker(
         executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx"),
     )
     runner = BatchRunner(processor, health, metrics)
-    worker = Worker(settings, app, registry, store, processor, runner, metrics, prometheus, health)
+    epoch = EpochWatch(store, metrics)
+    worker = Worker(settings, app, registry, store, processor, runner, metrics, prometheus, health, epoch)
     _wire(worker)
     return worker
 
@@ -136,6 +139,10 @@ def _wire(w: Worker) -> None:
     async def declare_outputs() -> None:
         for topic in outputs:
             await topic.maybe_declare()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def watch_state_epoch() -> None:  # at start, then every interval: a changed epoch is a state loss
+        await w.epoch.run(s.state_epoch_check_s)
 
     @app.agent(source, name="rnnstream-step")
     async def step(stream: Any) -> None:

@@ -24,6 +24,10 @@ series                                    type       meaning
 ``consumer_lag{topic,partition}``         gauge      high watermark minus committed offset
 ``errors_total{stage}``                   counter    failures by stage: step, state, publish
 ``worker_ready``                          gauge      1 once models are loaded and partitions assigned
+``state_epoch_changes_total``             counter    times the state store's epoch changed under this
+                                                     worker: the store lost its data
+``state_epoch_timestamp_seconds{epoch}``  gauge      creation time of the epoch this worker last read,
+                                                     labelled with its id; no series before the first read
 ========================================  =========  =====================================================
 """
 
@@ -60,6 +64,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "rnnstream_consumer_lag",
     "rnnstream_errors_total",
     "rnnstream_worker_ready",
+    "rnnstream_state_epoch_changes_total",
+    "rnnstream_state_epoch_timestamp_seconds",
 )
 """The names to query: counters with their ``_total``; histograms by their base name (the series are
 ``<name>_bucket``, ``<name>_sum`` and ``<name>_count``)."""
@@ -182,6 +188,17 @@ class WorkerMetrics:
             "1 when models are loaded and the consumer has partitions; 0 otherwise.",
             registry=registry,
         )
+        self.state_epoch_changes = Counter(
+            "rnnstream_state_epoch_changes",
+            "Times the state store's epoch changed while this worker ran: the store lost its data.",
+            registry=registry,
+        )
+        self.state_epoch_created = Gauge(
+            "rnnstream_state_epoch_timestamp_seconds",
+            "Unix time the state store's current epoch was created, labelled with the epoch id.",
+            ("epoch",),
+            registry=registry,
+        )
 
     # --- Counters with a closed set of label values ------------------------------------------------
     def count_events(self, model: str, outcome: EventOutcome, n: int = 1) -> None:
@@ -237,6 +254,15 @@ class WorkerMetrics:
     def set_ready(self, ready: bool) -> None:
         """Set ``rnnstream_worker_ready`` to 1 or 0."""
         self.worker_ready.set(1 if ready else 0)
+
+    def set_state_epoch(self, epoch_id: str, created_at_s: float) -> None:
+        """Show the epoch last read from the state store: one series, the previous epoch's removed."""
+        self.state_epoch_created.clear()
+        self.state_epoch_created.labels(epoch=epoch_id).set(created_at_s)
+
+    def count_state_epoch_change(self) -> None:
+        """Count one change of the state store's epoch (a state loss)."""
+        self.state_epoch_changes.inc()
 
 
 class ActiveStreams:

@@ -145,6 +145,10 @@ class WorkerSettings(BaseSettings):
     """``RNNSTREAM_STATE_TTL_S``: seconds a stream's state lives after its last write; an idle stream is
     forgotten after that, and a stream id must not be reused within it."""
 
+    state_epoch_check_s: float = Field(default=5.0, gt=0)
+    """``RNNSTREAM_STATE_EPOCH_CHECK_S``: seconds between two reads of the state store's epoch; a changed epoch
+    means the store lost its data (counted in ``rnnstream_state_epoch_changes_total``)."""
+
     # --- Models ------------------------------------------------------------------------------------
     model_repository: Path = DEFAULT_REPOSITORY
     """``RNNSTREAM_MODEL_REPOSITORY``: directory of ``<name>/<version>/`` model folders (in the image:
