@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnstream.repository.manifest import Manifest
-from rnnstream.repository.store import MANIFEST_FILE, ModelRepository
+from rnnstream.repository.reader import MANIFEST_FILE, ModelRepository
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -13,12 +13,12 @@ import redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio import RedisCluster as AsyncRedisCluster
 
-from rnnstream.core.chunk_rule import StreamRecord
+from rnnstream.core.records import StateKey, StateWrite, StreamRecord
 from rnnstream.errors import StateCodecError, StateError
 from rnnstream.state.codec import encode_record
 from rnnstream.state.memory import MemoryStateStore
 from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
-from rnnstream.state.store import StateEpoch, StateKey, StateStore, StateWrite, WriteResult
+from rnnstream.state.store import StateEpoch, StateStore, WriteResult
 
 LONG_TTL_S = 600.0
 

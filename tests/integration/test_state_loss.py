@@ -18,10 +18,9 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from rnnstream import localservices
-from rnnstream.core.chunk_rule import StreamRecord
+from rnnstream.core.records import StateKey, StateWrite, StreamRecord
 from rnnstream.localservices.redis_server import find_redis_server
 from rnnstream.state.redis_store import RedisStateStore
-from rnnstream.state.store import StateKey, StateWrite
 from rnnstream.worker.epoch import EpochCheck, EpochWatch
 from rnnstream.worker.metrics import WorkerMetrics
 

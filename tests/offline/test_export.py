@@ -16,7 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 from rnnstream.cli.main import app
-from rnnstream.repository.store import ModelRepository, read_manifest
+from rnnstream.repository.reader import ModelRepository, read_manifest
 from rnnstream.runtime.predict import predict_sequence
 from rnnstream.runtime.session import OnnxModel
 from rnnstream_offline.data import prepare_audio, prepare_text

@@ -12,20 +12,21 @@ from typing import Any, NoReturn
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from rnnstream.core.chunk_rule import GapPolicy, StreamRecord
+from rnnstream.core.chunk_rule import GapPolicy
+from rnnstream.core.records import StateKey, StateWrite, StreamRecord
 from rnnstream.errors import PublishError, StateCodecError, StateError
 from rnnstream.events import decode_dead_letter, decode_prediction, encode_dead_letter
 from rnnstream.state.codec import check_encodable
 from rnnstream.state.memory import MemoryStateStore
-from rnnstream.state.store import StateKey, StateWrite, WriteResult
+from rnnstream.state.store import WriteResult
 from rnnstream.worker.batch_runner import BatchRunner, Health
+from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
-from rnnstream.worker.registry import ModelRegistry
 from tests.paths import REPOSITORY
 from tests.poison import TEXT, encoded, event_doc, poison_cases
 
-REGISTRY = ModelRegistry.load(REPOSITORY)
+REGISTRY = LoadedModels.load(REPOSITORY)
 VERSION = REGISTRY.get(TEXT, None).version
 
 

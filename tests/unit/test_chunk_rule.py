@@ -10,11 +10,11 @@ from rnnstream.core.chunk_rule import (
     GapPolicy,
     Outcome,
     RejectReason,
-    StreamRecord,
     decide,
     next_record,
     starting_state,
 )
+from rnnstream.core.records import StreamRecord
 
 ALL_POLICIES = list(GapPolicy)
 

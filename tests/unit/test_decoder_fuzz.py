@@ -15,14 +15,14 @@ from prometheus_client import CollectorRegistry
 
 from rnnstream.events import DeadLetterReason, decode_dead_letter, decode_prediction
 from rnnstream.state.memory import MemoryStateStore
+from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
-from rnnstream.worker.registry import ModelRegistry
 from tests.fuzz_corpus import HOSTILE, corpus
 from tests.paths import REPOSITORY
 from tests.poison import AUDIO, TEXT
 
-REGISTRY = ModelRegistry.load(REPOSITORY)
+REGISTRY = LoadedModels.load(REPOSITORY)
 FUZZ = settings(
     max_examples=250,
     deadline=None,

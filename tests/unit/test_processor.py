@@ -8,15 +8,16 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from rnnstream.core.records import StateKey, StateWrite
 from rnnstream.errors import StateError
 from rnnstream.events import TokensPayload, decode_dead_letter, decode_prediction
 from rnnstream.events.codec import encode_input_event
 from rnnstream.events.models import InputEvent
 from rnnstream.state.memory import MemoryStateStore
-from rnnstream.state.store import StateKey, StateWrite, WriteResult
+from rnnstream.state.store import WriteResult
+from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
-from rnnstream.worker.registry import ModelRegistry
 from tests.paths import REPOSITORY
 
 
@@ -57,7 +58,7 @@ def event(stream: str, seq: int, tokens: list[str], *, end: bool = False) -> Raw
     return RawEvent(encode_input_event(e), stream.encode(), "in", 0, seq)
 
 
-REGISTRY = ModelRegistry.load(REPOSITORY)
+REGISTRY = LoadedModels.load(REPOSITORY)
 
 
 def make(store: MemoryStateStore) -> tuple[BatchProcessor, Recorder, CollectorRegistry]:

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from rnnstream.core.chunk_rule import StreamRecord
+from rnnstream.core.records import StreamRecord
 from rnnstream.errors import StateCodecError
 from rnnstream.state.codec import SEQ_OFFSET, decode_record, decode_seq, encode_record, encode_seq
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from rnnstream.core.chunk_rule import GapPolicy, Outcome
-from rnnstream.core.step import Chunk, run_step
+from rnnstream.core.records import StateKey
+from rnnstream.core.step import AdmittedChunk, run_step
 from rnnstream.runtime.predict import predict_sequence
 from rnnstream.runtime.session import OnnxModel
 from rnnstream.state.memory import MemoryStateStore
-from rnnstream.state.store import StateKey
 from tests.paths import AUDIO_MODEL, TEXT_MODEL
 
 
@@ -28,18 +28,18 @@ def _sequences(model: OnnxModel, n: int, rng: np.random.Generator) -> list[np.nd
     ]
 
 
-def _chunk_stream(stream: str, x: np.ndarray, rng: np.random.Generator) -> list[Chunk]:
+def _chunk_stream(stream: str, x: np.ndarray, rng: np.random.Generator) -> list[AdmittedChunk]:
     chunks, pos, seq = [], 0, 0
     while pos < len(x):
         size = int(rng.choice([1, 2, 3, 7, 10, 25]))
         piece = x[pos : pos + size]
         pos += len(piece)
-        chunks.append(Chunk(stream, seq, seq == 0, pos >= len(x), piece))
+        chunks.append(AdmittedChunk(stream, seq, seq == 0, pos >= len(x), piece))
         seq += 1
     return chunks
 
 
-def _interleave(per_stream: list[list[Chunk]], rng: np.random.Generator) -> list[Chunk]:
+def _interleave(per_stream: list[list[AdmittedChunk]], rng: np.random.Generator) -> list[AdmittedChunk]:
     queues = [list(q) for q in per_stream]
     out = []
     while any(queues):
@@ -48,7 +48,7 @@ def _interleave(per_stream: list[list[Chunk]], rng: np.random.Generator) -> list
     return out
 
 
-async def _drive(model: OnnxModel, events: list[Chunk], rng: np.random.Generator) -> list:  # type: ignore[type-arg]
+async def _drive(model: OnnxModel, events: list[AdmittedChunk], rng: np.random.Generator) -> list:  # type: ignore[type-arg]
     store = MemoryStateStore()
     outcomes = []
     pos = 0
@@ -97,12 +97,12 @@ def test_padding_does_not_leak_between_rows() -> None:
     short, long_ = ((rng.standard_normal((n, 40)) - 6).astype(np.float32) for n in (3, 50))
     together = run_step(
         model,
-        [Chunk("a", 0, True, False, short), Chunk("b", 0, True, False, long_)],
+        [AdmittedChunk("a", 0, True, False, short), AdmittedChunk("b", 0, True, False, long_)],
         {},
         policy=GapPolicy.SKIP,
         now_ms=0,
     )
-    alone = run_step(model, [Chunk("a", 0, True, False, short)], {}, policy=GapPolicy.SKIP, now_ms=0)
+    alone = run_step(model, [AdmittedChunk("a", 0, True, False, short)], {}, policy=GapPolicy.SKIP, now_ms=0)
     assert together.wave_rows == [2]
     np.testing.assert_allclose(together.outcomes[0].scores, alone.outcomes[0].scores, atol=1e-6)  # type: ignore[arg-type]
     np.testing.assert_allclose(
@@ -113,8 +113,8 @@ def test_padding_does_not_leak_between_rows() -> None:
 def test_waves_keep_order_and_fence_on_loaded_seq() -> None:
     model = OnnxModel(TEXT_MODEL)
     x = np.arange(2, 8, dtype=np.int64)
-    chunks = [Chunk("a", i, i == 0, i == 5, x[i : i + 1]) for i in range(6)] + [
-        Chunk("b", 0, True, False, x[:2])
+    chunks = [AdmittedChunk("a", i, i == 0, i == 5, x[i : i + 1]) for i in range(6)] + [
+        AdmittedChunk("b", 0, True, False, x[:2])
     ]
     res = run_step(model, chunks, {"a": None, "b": None}, policy=GapPolicy.SKIP, now_ms=7)
     assert res.wave_rows == [2, 1, 1, 1, 1, 1]

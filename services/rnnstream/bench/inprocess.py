@@ -32,10 +32,10 @@ from rnnstream.bench.pipelines import (
 )
 from rnnstream.errors import ServiceError
 from rnnstream.state.redis_store import RedisStateStore
+from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
 from rnnstream.worker.publisher import TopicPublisher
-from rnnstream.worker.registry import ModelRegistry
 
 
 def make_group_consumer(bootstrap: str, names: PipelineNames) -> AIOKafkaConsumer:
@@ -119,9 +119,7 @@ class AiokafkaPipeline(InProcessPipeline):
 
     name = "aiokafka"
 
-    def __init__(
-        self, names: PipelineNames, *, bootstrap: str, redis_url: str, registry: ModelRegistry
-    ) -> None:
+    def __init__(self, names: PipelineNames, *, bootstrap: str, redis_url: str, models: LoadedModels) -> None:
         super().__init__(names, bootstrap=bootstrap, redis_url=redis_url)
         self.store = RedisStateStore.from_url(redis_url, prefix=names.redis_prefix)
         self.metrics = WorkerMetrics(CollectorRegistry())
@@ -133,7 +131,7 @@ class AiokafkaPipeline(InProcessPipeline):
             names.dead_letters,
         )
         self.processor = BatchProcessor(
-            registry,
+            models,
             self.store,
             publisher,
             self.metrics,
@@ -154,7 +152,7 @@ class AiokafkaPipeline(InProcessPipeline):
                 await self.consumer.commit()
 
     async def batch_stats(self) -> BatchStats:
-        reg = self.metrics.registry
+        reg = self.metrics.prometheus_registry
         return BatchStats(
             mean_of(
                 reg.get_sample_value("rnnstream_batch_events_sum"),

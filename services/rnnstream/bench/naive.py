@@ -21,6 +21,7 @@ from rnnstream.bench.pipelines import (
     PipelineNames,
 )
 from rnnstream.core.chunk_rule import GapPolicy, Outcome, decide, next_record, starting_state
+from rnnstream.core.records import StateKey
 from rnnstream.errors import EventError
 from rnnstream.events import (
     SourcePosition,
@@ -33,10 +34,10 @@ from rnnstream.events import (
 )
 from rnnstream.events.predictions import prediction_event
 from rnnstream.state.codec import decode_record, encode_record
-from rnnstream.state.store import StateKey, ttl_ms
+from rnnstream.state.store import ttl_ms
 from rnnstream.worker.admission import admit
+from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.processor import MAX_DEAD_LETTER_ORIGINAL, ProcessorConfig
-from rnnstream.worker.registry import ModelRegistry
 
 
 class NaivePipeline(InProcessPipeline):
@@ -44,11 +45,9 @@ class NaivePipeline(InProcessPipeline):
 
     name = "naive"
 
-    def __init__(
-        self, names: PipelineNames, *, bootstrap: str, redis_url: str, registry: ModelRegistry
-    ) -> None:
+    def __init__(self, names: PipelineNames, *, bootstrap: str, redis_url: str, models: LoadedModels) -> None:
         super().__init__(names, bootstrap=bootstrap, redis_url=redis_url)
-        self.registry = registry
+        self.models = models
         self.redis: Redis = Redis.from_url(redis_url, decode_responses=False)
         self.config = ProcessorConfig(state_ttl_s=STATE_TTL_S, gap_policy=GapPolicy.SKIP)
 
@@ -79,7 +78,7 @@ class NaivePipeline(InProcessPipeline):
                 raw, max_bytes=self.config.max_event_bytes, max_steps=self.config.max_chunk_steps
             )
             check_key(key, event)
-            model, chunk = admit(event, self.registry)
+            model, chunk = admit(event, self.models)
         except EventError as exc:
             await self._dead_letter(raw, exc, source)
             return

@@ -39,10 +39,10 @@ from rnnstream.bench.report import PhaseOutcome, agreement
 from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics
 from rnnstream.localservices.session import Services, services_for_run
 from rnnstream.repository import DEFAULT_REPOSITORY
-from rnnstream.repository.store import ModelRepository, read_manifest
+from rnnstream.repository.reader import ModelRepository, read_manifest
 
 if TYPE_CHECKING:
-    from rnnstream.worker.registry import ModelRegistry
+    from rnnstream.worker.loaded_models import LoadedModels
 
 PIPELINES = ("faust", "aiokafka", "naive")
 
@@ -114,7 +114,7 @@ def _make_pipeline(
     config: BenchConfig,
     services: Services,
     log_dir: Path,
-    registry: ModelRegistry | None,
+    models: LoadedModels | None,
 ) -> Pipeline:
     if name == "faust":
         return FaustPipeline(
@@ -130,9 +130,9 @@ def _make_pipeline(
     from rnnstream.bench.inprocess import AiokafkaPipeline
     from rnnstream.bench.naive import NaivePipeline
 
-    assert registry is not None
+    assert models is not None
     cls = AiokafkaPipeline if name == "aiokafka" else NaivePipeline
-    return cls(names, bootstrap=services.bootstrap, redis_url=services.redis_url, registry=registry)
+    return cls(names, bootstrap=services.bootstrap, redis_url=services.redis_url, models=models)
 
 
 async def _phase(
@@ -141,13 +141,13 @@ async def _phase(
     workload: Workload,
     services: Services,
     log_dir: Path,
-    registry: ModelRegistry | None,
+    models: LoadedModels | None,
     ui: ProgressSink,
 ) -> PhaseOutcome:
     names = PipelineNames(config.tag, name)
     realtime = config.pace is Pace.REALTIME
     await create_topics(services.bootstrap, names.topics, config.partitions)
-    pipeline = _make_pipeline(name, names, config, services, log_dir, registry)
+    pipeline = _make_pipeline(name, names, config, services, log_dir, models)
 
     def probe() -> dict[str, float]:
         out = {"pipeline": pipeline.cpu_seconds()}
@@ -235,11 +235,11 @@ async def run_bench(config: BenchConfig, ui: ProgressSink | None = None) -> dict
     spec = LoadSpec(config.streams, config.seconds, config.chunk_ms, config.source, config.seed, config.tag)
     ui.note(f"generating {config.streams} {config.source.value} streams of {config.seconds:g} s")
     workload = build_workload(spec, manifest)
-    registry = None
+    models = None
     if set(config.pipelines) - {"faust"}:
-        from rnnstream.worker.registry import ModelRegistry
+        from rnnstream.worker.loaded_models import LoadedModels
 
-        registry = ModelRegistry.load(config.repository, [(config.model, None)])
+        models = LoadedModels.load(config.repository, [(config.model, None)])
     work_dir = Path(tempfile.mkdtemp(prefix="rnnstream-bench-"))
     phases: list[PhaseOutcome] = []
     keep = False
@@ -248,7 +248,7 @@ async def run_bench(config: BenchConfig, ui: ProgressSink | None = None) -> dict
             for name in config.pipelines:
                 ui.note(f"running the {name} pipeline")
                 try:
-                    phases.append(await _phase(name, config, workload, services, work_dir, registry, ui))
+                    phases.append(await _phase(name, config, workload, services, work_dir, models, ui))
                 except BaseException:
                     keep = True
                     ui.note(f"logs kept in {work_dir}")

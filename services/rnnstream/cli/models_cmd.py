@@ -14,7 +14,7 @@ from rich.table import Table
 
 from rnnstream.core.batching import pad_chunks
 from rnnstream.errors import InputError, RnnstreamError
-from rnnstream.repository.store import ModelRepository
+from rnnstream.repository.reader import ModelRepository
 
 DEFAULT_REPOSITORY = Path("models/repository")
 err = Console(stderr=True)
@@ -206,7 +206,7 @@ def evaluate(
 
 def list_models(repository: RepoOpt = DEFAULT_REPOSITORY) -> None:
     """List the models published in the repository (latest version first)."""
-    from rnnstream.repository.store import read_manifest
+    from rnnstream.repository.reader import read_manifest
 
     repo = ModelRepository(repository)
     table = Table("name", "versions", "task", "cell", "labels", "test metrics")

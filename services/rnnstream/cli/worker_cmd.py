@@ -25,7 +25,7 @@ def worker() -> None:
     except RnnstreamError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    names = ", ".join(f"{m.name} v{m.version}" for m in w.registry)
+    names = ", ".join(f"{m.name} v{m.version}" for m in w.models)
     typer.echo(
         f"rnnstream worker: models {names}; {settings.input_topic} → {settings.prediction_topic}; "
         f"Redis {settings.redis_url_redacted}; http :{settings.http_port}"

@@ -14,7 +14,7 @@ from typing import Literal
 
 from rnnstream.errors import ConfigurationError
 from rnnstream.repository.manifest import LogMelConfig
-from rnnstream.repository.store import DEFAULT_REPOSITORY, read_manifest, resolve_model_folder
+from rnnstream.repository.reader import DEFAULT_REPOSITORY, read_manifest, resolve_model_folder
 
 DEFAULT_AUDIO_MODEL = "fsdd-digits-lstm"
 DEFAULT_TEXT_MODEL = "sms-spam-lstm"

@@ -6,11 +6,11 @@ from rnnstream.core.chunk_rule import (
     GapPolicy,
     Outcome,
     RejectReason,
-    StreamRecord,
     decide,
     next_record,
     starting_state,
 )
+from rnnstream.core.records import StreamRecord
 
 __all__ = [
     "Decision",

@@ -26,13 +26,12 @@ count accepted chunks and their steps since then;
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from types import MappingProxyType
 
 import numpy as np
 
-EMPTY_TENSORS: Mapping[str, np.ndarray] = MappingProxyType({})
+from rnnstream.core.records import EMPTY_TENSORS, StreamRecord
 
 
 class GapPolicy(StrEnum):
@@ -57,57 +56,6 @@ class RejectReason(StrEnum):
 
     GAP = "gap"
     AFTER_END = "after_end"
-
-
-def _frozen_tensors(tensors: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
-    frozen: dict[str, np.ndarray] = {}
-    for name, value in tensors.items():
-        array = np.array(value, copy=True)
-        array.setflags(write=False)
-        frozen[name] = array
-    return MappingProxyType(frozen)
-
-
-@dataclass(frozen=True, eq=False)
-class StreamRecord:
-    """The stored record of one stream: its last applied ``seq``, counters and recurrent state.
-
-    ``tensors`` maps a state name (``h``, ``c``) to a float32 array ``[layers, hidden]``; it is empty for
-    a tombstone (``ended``). The arrays are copied and made read-only, so a record is a value.
-    Equality compares tensors bit for bit (dtype, shape and bytes).
-    """
-
-    seq: int
-    ended: bool = False
-    steps_seen: int = 0
-    chunks: int = 0
-    gaps: int = 0
-    updated_at_ms: int = 0
-    tensors: Mapping[str, np.ndarray] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.seq < 0:
-            raise ValueError(f"seq must be >= 0, got {self.seq}")
-        if min(self.steps_seen, self.chunks, self.gaps, self.updated_at_ms) < 0:
-            raise ValueError("counters and updated_at_ms must be >= 0")
-        if self.ended and self.tensors:
-            raise ValueError("an ended record (tombstone) holds no tensors")
-        object.__setattr__(self, "tensors", _frozen_tensors(self.tensors))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, StreamRecord):
-            return NotImplemented
-        head = (self.seq, self.ended, self.steps_seen, self.chunks, self.gaps, self.updated_at_ms)
-        other_head = (other.seq, other.ended, other.steps_seen, other.chunks, other.gaps, other.updated_at_ms)
-        if head != other_head or self.tensors.keys() != other.tensors.keys():
-            return False
-        return all(_same_bits(self.tensors[name], other.tensors[name]) for name in self.tensors)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rnnstream.core.batching import pad_chunks, wave_indices
-from rnnstream.core.chunk_rule import (
-    Decision,
-    GapPolicy,
-    StreamRecord,
-    decide,
-    next_record,
-    starting_state,
-)
-from rnnstream.state.store import StateKey, StateWrite
+from rnnstream.core.chunk_rule import Decision, GapPolicy, decide, next_record, starting_state
+from rnnstream.core.records import StateKey, StateWrite, StreamRecord
 
 
 class StepOutputLike(Protocol):
@@ -54,7 +47,7 @@ class StepModel(Protocol):
 
 
 @dataclass(frozen=True)
-class Chunk:
+class AdmittedChunk:
     """One admitted event in model form: ``data`` is float32 ``[T, F]`` frames or int64 ``[T]`` token ids."""
 
     stream_id: str
@@ -69,7 +62,7 @@ class Chunk:
 class ChunkOutcome:
     """What happened to one chunk. ``scores`` (class probabilities) is set for accepted chunks."""
 
-    chunk: Chunk
+    chunk: AdmittedChunk
     decision: Decision
     scores: NDArray[np.float32] | None = None
     steps_seen: int = 0
@@ -85,7 +78,7 @@ class StepResult:
 
 def run_step(
     model: StepModel,
-    chunks: Sequence[Chunk],
+    chunks: Sequence[AdmittedChunk],
     records: Mapping[str, StreamRecord | None],
     *,
     policy: GapPolicy,

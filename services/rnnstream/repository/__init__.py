@@ -9,7 +9,7 @@ from rnnstream.repository.manifest import (
     TrainingInfo,
     Verification,
 )
-from rnnstream.repository.store import DEFAULT_REPOSITORY, ModelRef, ModelRepository
+from rnnstream.repository.reader import DEFAULT_REPOSITORY, ModelRef, ModelRepository
 
 __all__ = [
     "DEFAULT_REPOSITORY",

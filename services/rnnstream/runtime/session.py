@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from rnnstream.errors import ConfigurationError, InputError
 from rnnstream.features.text import Vocabulary
 from rnnstream.repository.manifest import Manifest, TensorRole
-from rnnstream.repository.store import read_manifest
+from rnnstream.repository.reader import read_manifest
 
 State = dict[str, NDArray[np.float32]]
 

@@ -30,7 +30,7 @@ import struct
 
 import numpy as np
 
-from rnnstream.core.chunk_rule import StreamRecord
+from rnnstream.core.records import StreamRecord
 from rnnstream.errors import StateCodecError
 from rnnstream.state.store import StateEpoch
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from rnnstream.core.chunk_rule import StreamRecord
+from rnnstream.core.records import StateKey, StateWrite, StreamRecord
 from rnnstream.errors import StateError
-from rnnstream.state.store import StateEpoch, StateKey, StateWrite, WriteResult, ttl_ms
+from rnnstream.state.store import StateEpoch, WriteResult, ttl_ms
 
 
 class MemoryStateStore:

@@ -35,7 +35,7 @@ from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
-from rnnstream.core.chunk_rule import StreamRecord
+from rnnstream.core.records import StateKey, StateWrite, StreamRecord
 from rnnstream.errors import ConfigurationError, StateCodecError, StateError
 from rnnstream.state.codec import (
     decode_epoch,
@@ -45,7 +45,7 @@ from rnnstream.state.codec import (
     encode_record,
     encode_seq,
 )
-from rnnstream.state.store import StateEpoch, StateKey, StateWrite, WriteResult, epoch_key, ttl_ms
+from rnnstream.state.store import StateEpoch, WriteResult, epoch_key, ttl_ms
 
 DEFAULT_PREFIX = "rnnstream"
 _BAD_VALUE = "RNS_BADVALUE"

@@ -3,6 +3,9 @@
 Two implementations sit beside this module: :mod:`rnnstream.state.memory` and
 :mod:`rnnstream.state.redis_store`; ``tests/contract`` runs one suite against both.
 
+The values it works on (:class:`StreamRecord`, :class:`StateKey`, :class:`StateWrite`) belong to the pure core
+(:mod:`rnnstream.core.records`); this module is the port over them.
+
 The fence rule: a :class:`StateWrite` applies only if the record stored *now* has the seq the new state
 was computed from (``expected_seq``; ``None`` means "no record"). Otherwise it is refused and reported
 with the stored seq, and newer state is never overwritten. Every applied write sets the idle TTL.
@@ -23,46 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rnnstream.core.chunk_rule import StreamRecord
-
-_FORBIDDEN_IN_NAME = frozenset(":{}")
-_FORBIDDEN_IN_STREAM = frozenset("{}")
-
-
-@dataclass(frozen=True)
-class StateKey:
-    """Which stream's record: model name, model version, stream id.
-
-    Model and version may not contain ``:``, ``{`` or ``}``, the stream id may not contain ``{`` or
-    ``}``, so the rendered key is unambiguous and its Redis Cluster hash tag is the stream id.
-    """
-
-    model: str
-    version: str
-    stream_id: str
-
-    def __post_init__(self) -> None:
-        for label, value, forbidden in (
-            ("model", self.model, _FORBIDDEN_IN_NAME),
-            ("version", self.version, _FORBIDDEN_IN_NAME),
-            ("stream_id", self.stream_id, _FORBIDDEN_IN_STREAM),
-        ):
-            if not value or forbidden.intersection(value):
-                chars = "".join(sorted(forbidden))
-                raise ValueError(f"{label} must be non-empty without any of {chars!r}: {value!r}")
-
-    def render(self, prefix: str) -> str:
-        """The store key: ``{prefix}:{model}:{version}:{{{stream_id}}}``."""
-        return f"{prefix}:{self.model}:{self.version}:{{{self.stream_id}}}"
-
-
-@dataclass(frozen=True)
-class StateWrite:
-    """Store ``record`` under ``key`` if the stored record's seq is still ``expected_seq``."""
-
-    key: StateKey
-    expected_seq: int | None
-    record: StreamRecord
+from rnnstream.core.records import StateKey, StateWrite, StreamRecord
 
 
 @dataclass(frozen=True)

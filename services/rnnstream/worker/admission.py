@@ -1,24 +1,24 @@
 """Admission: an input event that passed the codec's structural checks, checked against its model and
-turned into a core ``Chunk`` (frames as float32 of the model's width, or tokens as vocabulary ids)."""
+turned into a core ``AdmittedChunk`` (frames as float32 of the model's width, or tokens as vocabulary ids)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from rnnstream.core.step import Chunk
+from rnnstream.core.step import AdmittedChunk
 from rnnstream.errors import EventError
 from rnnstream.events.models import DeadLetterReason, FramesPayload, InputEvent
 from rnnstream.runtime.session import OnnxModel
-from rnnstream.worker.registry import ModelRegistry
+from rnnstream.worker.loaded_models import LoadedModels
 
 _FORBIDDEN_IN_STREAM = frozenset("{}")
 
 
-def admit(event: InputEvent, registry: ModelRegistry) -> tuple[OnnxModel, Chunk]:
+def admit(event: InputEvent, models: LoadedModels) -> tuple[OnnxModel, AdmittedChunk]:
     """The model that serves ``event`` and the chunk in model form; ``EventError`` when it does not fit."""
     if _FORBIDDEN_IN_STREAM.intersection(event.stream_id):
         raise EventError(DeadLetterReason.WRONG_SCHEMA, "stream_id may not contain '{' or '}'")
-    model = registry.get(event.model, event.model_version)
+    model = models.get(event.model, event.model_version)
     payload = event.payload
     if model.manifest.task == "audio":
         if not isinstance(payload, FramesPayload):
@@ -35,5 +35,5 @@ def admit(event: InputEvent, registry: ModelRegistry) -> tuple[OnnxModel, Chunk]
         if isinstance(payload, FramesPayload):
             raise EventError(DeadLetterReason.WRONG_SCHEMA, f"model {model.name!r} takes tokens, not frames")
         data = model.encode(payload.tokens)
-    chunk = Chunk(event.stream_id, event.seq, event.start, event.end, data, event.produced_at_ms)
+    chunk = AdmittedChunk(event.stream_id, event.seq, event.start, event.end, data, event.produced_at_ms)
     return model, chunk

@@ -15,10 +15,10 @@ from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
 from rnnstream.state.store import StateStore
 from rnnstream.worker.batch_runner import BatchRunner, Health
 from rnnstream.worker.epoch import EpochWatch
+from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
 from rnnstream.worker.publisher import TopicPublisher
-from rnnstream.worker.registry import ModelRegistry
 from rnnstream.worker.settings import WorkerSettings
 from rnnstream.worker.transport import low_latency_transport
 
@@ -64,7 +64,7 @@ class Worker:
 
     settings: WorkerSettings
     app: faust.App
-    registry: ModelRegistry
+    models: LoadedModels
     store: StateStore
     processor: BatchProcessor
     runner: BatchRunner
@@ -75,10 +75,10 @@ class Worker:
 
 
 def build_worker(
-    settings: WorkerSettings, *, registry: ModelRegistry | None = None, store: StateStore | None = None
+    settings: WorkerSettings, *, models: LoadedModels | None = None, store: StateStore | None = None
 ) -> Worker:
-    """Build a worker from settings; tests may pass their own registry or store."""
-    registry = registry or ModelRegistry.load(
+    """Build a worker from settings; tests may pass their own models or store."""
+    models = models or LoadedModels.load(
         settings.model_repository, settings.model_selectors, intra_op_threads=settings.onnx_intra_op_threads
     )
     store = store or make_store(settings)
@@ -109,7 +109,7 @@ def build_worker(
         settings.dead_letter_topic,
     )
     processor = BatchProcessor(
-        registry,
+        models,
         store,
         publisher,
         metrics,
@@ -123,7 +123,7 @@ def build_worker(
     )
     runner = BatchRunner(processor, health, metrics)
     epoch = EpochWatch(store, metrics)
-    worker = Worker(settings, app, registry, store, processor, runner, metrics, prometheus, health, epoch)
+    worker = Worker(settings, app, models, store, processor, runner, metrics, prometheus, health, epoch)
     _wire(worker)
     return worker
 

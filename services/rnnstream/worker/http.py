@@ -18,7 +18,7 @@ from rnnstream.worker.app import Worker
 async def readiness(w: Worker) -> dict[str, Any]:
     """Each readiness check and whether it passes."""
     checks: dict[str, Any] = {
-        "models_loaded": len(w.registry) > 0,
+        "models_loaded": len(w.models) > 0,
         "group_joined": w.health.partitions_assigned,
     }
     try:

@@ -100,7 +100,7 @@ class WorkerMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry, *, clock: Callable[[], float] = time.time) -> None:
-        self.registry = registry
+        self.prometheus_registry = registry
         self._clock = clock
         self.events = Counter(
             "rnnstream_events",

@@ -26,8 +26,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from rnnstream.core.chunk_rule import GapPolicy, Outcome, StreamRecord
-from rnnstream.core.step import Chunk, ChunkOutcome, StepResult, run_step
+from rnnstream.core.chunk_rule import GapPolicy, Outcome
+from rnnstream.core.records import StateKey, StateWrite, StreamRecord
+from rnnstream.core.step import AdmittedChunk, ChunkOutcome, StepResult, run_step
 from rnnstream.errors import EventError
 from rnnstream.events.codec import (
     check_key,
@@ -48,10 +49,10 @@ from rnnstream.events.models import (
 from rnnstream.events.predictions import prediction_event
 from rnnstream.runtime.session import OnnxModel
 from rnnstream.state.codec import check_encodable
-from rnnstream.state.store import StateKey, StateStore, StateWrite
+from rnnstream.state.store import StateStore
 from rnnstream.worker.admission import admit
+from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import ActiveStreams, WorkerMetrics
-from rnnstream.worker.registry import ModelRegistry
 
 MAX_DEAD_LETTER_ORIGINAL = 64 * 1024
 
@@ -107,7 +108,7 @@ class BatchProcessor:
 
     def __init__(
         self,
-        registry: ModelRegistry,
+        models: LoadedModels,
         store: StateStore,
         publisher: Publisher,
         metrics: WorkerMetrics,
@@ -116,7 +117,7 @@ class BatchProcessor:
         executor: Executor | None = None,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
-        self.registry = registry
+        self.models = models
         self.store = store
         self.publisher = publisher
         self.metrics = metrics
@@ -124,7 +125,7 @@ class BatchProcessor:
         self.executor = executor
         self.clock_ms = clock_ms
         self.active = ActiveStreams(metrics, config.state_ttl_s)
-        for m in registry:
+        for m in models:
             metrics.set_model_info(m.name, version=m.version, task=m.manifest.task, cell=m.manifest.cell)
 
     async def process(self, batch: Sequence[RawEvent]) -> BatchReport:
@@ -141,7 +142,7 @@ class BatchProcessor:
         report = BatchReport()
         now = self.clock_ms()
         self.metrics.batch_events.observe(len(batch))
-        groups: dict[tuple[str, str], tuple[OnnxModel, list[Chunk]]] = {}
+        groups: dict[tuple[str, str], tuple[OnnxModel, list[AdmittedChunk]]] = {}
         originals: dict[int, RawEvent] = {}
         for raw in batch:
             try:
@@ -149,7 +150,7 @@ class BatchProcessor:
                     raw.value, max_bytes=self.config.max_event_bytes, max_steps=self.config.max_chunk_steps
                 )
                 check_key(raw.key, event)
-                model, chunk = admit(event, self.registry)
+                model, chunk = admit(event, self.models)
             except EventError as exc:
                 report.dead_letters.append(self._dead_letter(raw, exc, now))
                 continue
@@ -231,7 +232,7 @@ class BatchProcessor:
 
     def _run_models(
         self,
-        groups: dict[tuple[str, str], tuple[OnnxModel, list[Chunk]]],
+        groups: dict[tuple[str, str], tuple[OnnxModel, list[AdmittedChunk]]],
         records: dict[StateKey, StreamRecord | None],
         now: int,
     ) -> list[tuple[OnnxModel, StepResult]]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from rnnstream.errors import ConfigurationError, EventError
 from rnnstream.events.models import DeadLetterReason
-from rnnstream.repository.store import ModelRepository
+from rnnstream.repository.reader import ModelRepository
 from rnnstream.runtime.session import OnnxModel
 
 
-class ModelRegistry:
+class LoadedModels:
     """Loaded models by name and version; ``None`` as version means the latest one loaded."""
 
     def __init__(self, models: Iterable[OnnxModel]) -> None:
@@ -27,7 +27,7 @@ class ModelRegistry:
     @classmethod
     def load(
         cls, root: Path, selectors: Iterable[tuple[str, str | None]] = (), *, intra_op_threads: int = 1
-    ) -> ModelRegistry:
+    ) -> LoadedModels:
         """Load ``name[:version]`` selectors (empty: the latest version of every model) from ``root``."""
         repo = ModelRepository(root)
         wanted = list(selectors) or [(name, None) for name in repo.names()]
@@ -56,4 +56,4 @@ class ModelRegistry:
             ) from None
 
 
-__all__ = ["ModelRegistry"]
+__all__ = ["LoadedModels"]
