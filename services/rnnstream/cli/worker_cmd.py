@@ -13,8 +13,8 @@ def worker() -> None:
     offsets are committed, the producer is flushed. Stopped while Redis or the broker is out (or when the
     batch does not finish within 5 s), it exits with status 75 without committing: the batch is redelivered."""
     from rnnstream.errors import RnnstreamError
-    from rnnstream.worker.app import WorkerProcess, build_worker
-    from rnnstream.worker.http import HttpService
+    from rnnstream.worker.app import build_worker
+    from rnnstream.worker.service import run_worker
     from rnnstream.worker.settings import load_settings
     from rnnstream.worker.topics import ensure_topics_sync
 
@@ -32,4 +32,4 @@ def worker() -> None:
         + (f"; created topics {', '.join(created)}" if created else ""),
         err=True,
     )
-    WorkerProcess(w, HttpService(w), loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    run_worker(w, loglevel=settings.log_level)

@@ -15,6 +15,7 @@ from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
 from rnnstream.state.store import StateStore
 from rnnstream.worker.batch_runner import BatchRunner, Health
 from rnnstream.worker.epoch import EpochWatch
+from rnnstream.worker.kafka_client import KafkaConnection
 from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
@@ -37,27 +38,6 @@ def make_store(settings: WorkerSettings) -> StateStore:
     return cls.from_url(url, prefix=settings.redis_key_prefix, **kwargs)
 
 
-def _credentials(settings: WorkerSettings) -> Any:
-    proto = settings.kafka_security_protocol
-    ssl_context = None
-    if proto in ("SSL", "SASL_SSL"):
-        import ssl
-
-        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        ssl_context = ssl.create_default_context(cafile=cafile)
-    if proto.startswith("SASL"):
-        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=password,
-            mechanism=settings.kafka_sasl_mechanism or "PLAIN",
-            ssl_context=ssl_context,
-        )
-    if ssl_context is not None:
-        return faust.SSLCredentials(ssl_context)
-    return None
-
-
 @dataclass
 class Worker:
     """Everything one worker process runs."""
@@ -67,6 +47,7 @@ class Worker:
     models: LoadedModels
     store: StateStore
     processor: BatchProcessor
+    executor: ThreadPoolExecutor
     runner: BatchRunner
     metrics: WorkerMetrics
     prometheus: CollectorRegistry
@@ -88,7 +69,7 @@ def build_worker(
     app = faust.App(
         settings.app_id,
         broker=settings.broker_urls,
-        broker_credentials=_credentials(settings),
+        broker_credentials=KafkaConnection.from_settings(settings).faust_credentials(),
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 3),
         broker_commit_interval=0.5,
@@ -108,6 +89,7 @@ def build_worker(
         settings.prediction_topic,
         settings.dead_letter_topic,
     )
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx")
     processor = BatchProcessor(
         models,
         store,
@@ -119,11 +101,13 @@ def build_worker(
             max_event_bytes=settings.max_event_bytes,
             max_chunk_steps=settings.max_chunk_steps,
         ),
-        executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx"),
+        executor=executor,
     )
     runner = BatchRunner(processor, health, metrics)
     epoch = EpochWatch(store, metrics)
-    worker = Worker(settings, app, models, store, processor, runner, metrics, prometheus, health, epoch)
+    worker = Worker(
+        settings, app, models, store, processor, executor, runner, metrics, prometheus, health, epoch
+    )
     _wire(worker)
     return worker
 
@@ -171,20 +155,3 @@ def _wire(w: Worker) -> None:
             highwater = consumer.highwater(tp)
             if position is not None and highwater is not None:
                 w.metrics.set_consumer_lag(tp.topic, tp.partition, highwater=highwater, committed=position)
-
-
-class WorkerProcess(faust.Worker):  # type: ignore[misc]
-    """faust's worker process, which also tells the batch runner at once when SIGTERM or SIGINT arrives, so
-    a batch stuck in an outage exits (75, nothing committed) instead of holding up faust's shutdown."""
-
-    def __init__(self, w: Worker, *services: Any, **kwargs: Any) -> None:
-        self._health = w.health
-        super().__init__(w.app, *services, **kwargs)
-
-    def _on_sigterm(self) -> None:
-        self._health.stopping.set()
-        super()._on_sigterm()
-
-    def _on_sigint(self) -> None:
-        self._health.stopping.set()
-        super()._on_sigint()

@@ -1,5 +1,5 @@
-"""``/metrics``, ``/healthz`` and ``/readyz`` on one small aiohttp server, run as a mode service beside the
-faust app so it answers from the first second (liveness) while the consumer group is still joining."""
+"""``/metrics``, ``/healthz`` and ``/readyz``: the aiohttp application of the worker's HTTP server (which
+:class:`rnnstream.worker.service.WorkerService` runs from the first second, while the group still joins)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from aiohttp import web
-from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rnnstream.kafka.probe import answers_kafka
@@ -44,7 +43,7 @@ async def readiness(w: Worker) -> dict[str, Any]:
 
 def make_http_app(w: Worker) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
-        w.processor.active.refresh()
+        w.processor.refresh_gauges()
         return web.Response(body=generate_latest(w.prometheus), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
@@ -62,23 +61,3 @@ def make_http_app(w: Worker) -> web.Application:
     http.router.add_get("/healthz", healthz)
     http.router.add_get("/readyz", readyz)
     return http
-
-
-class HttpService(Service):  # type: ignore[misc]
-    """Serves the worker's HTTP endpoints for the life of the process."""
-
-    def __init__(self, worker: Worker, **kwargs: Any) -> None:
-        self.worker = worker
-        self._runner: web.AppRunner | None = None
-        super().__init__(**kwargs)
-
-    async def on_start(self) -> None:
-        self._runner = web.AppRunner(make_http_app(self.worker), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.worker.settings.http_host, self.worker.settings.http_port)
-        await site.start()
-
-    async def on_stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        await self.worker.store.close()

@@ -220,6 +220,10 @@ class BatchProcessor:
                     self.active.touch(w.key.model, w.key.stream_id)
         self.active.refresh()
 
+    def refresh_gauges(self) -> None:
+        """Bring the gauges that age with time (active streams) up to date, e.g. before a scrape."""
+        self.active.refresh()
+
     def failed_alone(self, raw: RawEvent, exc: BaseException) -> PreparedBatch:
         """The dead letter (``processing_failed``) for an event that passed every check but made its batch
         fail on its own; nothing else."""

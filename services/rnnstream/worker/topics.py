@@ -6,36 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
-from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from rnnstream.errors import ServiceError
+from rnnstream.worker.kafka_client import KafkaConnection
 from rnnstream.worker.settings import WorkerSettings
-
-
-def admin_kwargs(settings: WorkerSettings) -> dict[str, Any]:
-    """aiokafka connection arguments for the settings' security protocol."""
-    kw: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_uses_tls:
-        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        kw["ssl_context"] = ssl.create_default_context(cafile=cafile)
-    if settings.kafka_security_protocol.startswith("SASL"):
-        kw["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
-        kw["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            kw["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    return kw
 
 
 async def ensure_topics(settings: WorkerSettings, replication_factor: int = 1) -> list[str]:
     """Create the missing topics; returns the names created."""
-    admin = AIOKafkaAdminClient(**admin_kwargs(settings))
+    admin = AIOKafkaAdminClient(**KafkaConnection.from_settings(settings).aiokafka_kwargs())
     try:
         await admin.start()
         existing = set(await admin.list_topics())
