@@ -88,6 +88,8 @@ def check_dockerfile(path: Path) -> None:
         for banned in ("torch", "librosa", "[train]", "[audio]", "train]", "audio]"):
             if banned in command:
                 problems.append(f"{command.strip()!r} installs {banned}: the worker image must not")
+    if any(line.upper().startswith("COPY ") and "rnnstream_offline" in line for line in instructions):
+        problems.append("the image copies the offline (PyTorch) package: the worker image serves only")
     if "RNNSTREAM_MODEL_REPOSITORY=/app/models/repository" not in text:
         problems.append("RNNSTREAM_MODEL_REPOSITORY is not set to /app/models/repository")
     if "models/repository/ /app/models/repository" not in text:

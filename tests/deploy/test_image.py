@@ -31,9 +31,9 @@ def test_build_context_keeps_what_the_image_copies() -> None:
         "pyproject.toml",
         "README.md",
         "services",
-        "models/rnnstream_offline",
         "models/repository",
     } <= kept
+    assert not any(path.startswith("models/rnnstream_offline") for path in kept)  # serving only
     for path in kept:
         assert (REPO / path).exists(), path
 
@@ -57,4 +57,15 @@ def test_training_extras_fail(deploy_copy: Path) -> None:
     path = deploy_copy / "deploy" / "Dockerfile"
     replace_in_file(path, 'pip install --no-deps ".[worker]"', 'pip install ".[worker,train]"')
     with pytest.raises(CheckFailed, match="train"):
+        check_dockerfile(path)
+
+
+def test_copying_the_offline_package_fails(deploy_copy: Path) -> None:
+    path = deploy_copy / "deploy" / "Dockerfile"
+    replace_in_file(
+        path,
+        "COPY services/ services/",
+        "COPY services/ services/\nCOPY models/rnnstream_offline/ models/rnnstream_offline/",
+    )
+    with pytest.raises(CheckFailed, match="offline"):
         check_dockerfile(path)
