@@ -18,8 +18,9 @@ typecheck: setup
 test: setup lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The fast loop: the pure unit tests, then the components with the committed models (no services, ~1 min).
 unit: setup
-	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/pytest tests/unit tests/component $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/rnnstream demo

@@ -23,7 +23,7 @@ def main() -> None:
 
     with atheris.instrument_imports():
         from rnnstream.events import decode_input_event  # noqa: F401  (instrumented)
-        from tests.unit.test_decoder_fuzz import _prepare_one
+        from tests.component.test_decoder_fuzz import _prepare_one
 
     def key_and_value(data: bytes) -> tuple[bytes | None, bytes]:
         if not data:
