@@ -7,46 +7,12 @@ Each case is ``(name, key, value, reason)``: ``key`` is the Kafka key as sent (`
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
-import numpy as np
+from tests.factories import AUDIO, TEXT, encoded, event_doc, frames_doc
 
-AUDIO, TEXT = "fsdd-digits-lstm", "sms-spam-lstm"
-
-
-def event_doc(stream: str, seq: int = 0, **override: Any) -> dict[str, Any]:
-    """A valid text input event as a JSON-ready dict, with ``override`` applied."""
-    doc: dict[str, Any] = {
-        "v": 1,
-        "stream_id": stream,
-        "seq": seq,
-        "model": TEXT,
-        "model_version": None,
-        "start": seq == 0,
-        "end": False,
-        "produced_at_ms": 1_764_201_600_000,
-        "payload": {"kind": "tokens", "tokens": ["free", "entry"]},
-    }
-    doc.update(override)
-    return doc
-
-
-def frames_doc(stream: str, frames: np.ndarray, seq: int = 0, **override: Any) -> dict[str, Any]:
-    """A valid audio input event as a JSON-ready dict."""
-    array = np.ascontiguousarray(frames, dtype="<f4")
-    payload = {
-        "kind": "frames",
-        "dtype": "float32",
-        "shape": list(array.shape),
-        "data": base64.b64encode(array.tobytes()).decode(),
-    }
-    return event_doc(stream, seq, model=AUDIO, payload=payload, **override)
-
-
-def encoded(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc).encode()
+__all__ = ["AUDIO", "TEXT", "encoded", "event_doc", "frames_doc", "poison_cases"]
 
 
 def _replace_text(doc: dict[str, Any], field: str, json_text: str) -> bytes:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 
 from rnnstream.core.records import StateKey, StateWrite
 from rnnstream.errors import StateError
-from rnnstream.events import TokensPayload, decode_dead_letter, decode_prediction
-from rnnstream.events.codec import encode_input_event
-from rnnstream.events.models import InputEvent
+from rnnstream.events import decode_dead_letter, decode_prediction
 from rnnstream.state.memory import MemoryStateStore
 from rnnstream.state.store import WriteResult
 from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
+from tests.factories import event_record
 from tests.paths import REPOSITORY
 
 
@@ -45,17 +43,8 @@ class FailingStore(MemoryStateStore):
 
 
 def event(stream: str, seq: int, tokens: list[str], *, end: bool = False) -> RawEvent:
-    e = InputEvent(
-        v=1,
-        stream_id=stream,
-        seq=seq,
-        model="sms-spam-lstm",
-        start=seq == 0,
-        end=end,
-        produced_at_ms=int(time.time() * 1000),
-        payload=TokensPayload(kind="tokens", tokens=tokens),
-    )
-    return RawEvent(encode_input_event(e), stream.encode(), "in", 0, seq)
+    key, value = event_record(stream, seq, tokens=tokens, end=end)
+    return RawEvent(value, key, "in", 0, seq)
 
 
 REGISTRY = LoadedModels.load(REPOSITORY)

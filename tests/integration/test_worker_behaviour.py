@@ -10,54 +10,25 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from rnnstream import localservices
 from rnnstream.events import (
-    FramesPayload,
-    InputEvent,
-    TokensPayload,
     decode_dead_letter,
     decode_prediction,
-    encode_input_event,
-    event_key,
 )
+from tests.factories import event_record
 from tests.integration.worker_process import Topics, WorkerProcess, collect, create_topics, produce
 
 pytestmark = pytest.mark.services
 AUDIO, TEXT = "fsdd-digits-lstm", "sms-spam-lstm"
 
 
-def ev(
-    stream: str,
-    seq: int,
-    *,
-    model: str = TEXT,
-    tokens: list[str] | None = None,
-    frames: np.ndarray | None = None,
-    start: bool = False,
-    end: bool = False,
-    version: str | None = None,
-) -> tuple[bytes, bytes]:
-    payload = (
-        FramesPayload.from_array(frames)
-        if frames is not None
-        else TokensPayload(kind="tokens", tokens=tokens or ["hi"])
-    )
-    e = InputEvent(
-        v=1,
-        stream_id=stream,
-        seq=seq,
-        model=model,
-        model_version=version,
-        start=start,
-        end=end,
-        produced_at_ms=int(time.time() * 1000),
-        payload=payload,
-    )
-    return event_key(stream), encode_input_event(e)
+def ev(stream: str, seq: int, **kwargs: Any) -> tuple[bytes, bytes]:
+    return event_record(stream, seq, start=kwargs.pop("start", False), **kwargs)
 
 
 def good_json(**override: object) -> bytes:

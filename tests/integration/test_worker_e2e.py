@@ -17,17 +17,13 @@ import pytest
 
 from rnnstream.datasets import fsdd_split, sms_split
 from rnnstream.events import (
-    FramesPayload,
-    InputEvent,
-    TokensPayload,
     decode_prediction,
-    encode_input_event,
-    event_key,
 )
 from rnnstream.features.audio import file_features
 from rnnstream.features.text import tokenize
 from rnnstream.runtime.predict import predict_sequence
 from rnnstream.runtime.session import OnnxModel
+from tests.factories import event_record
 from tests.integration.worker_process import Topics, WorkerProcess, collect, create_topics, produce
 from tests.paths import AUDIO_MODEL, FSDD, SMS, TEXT_MODEL, require_shared
 
@@ -35,25 +31,18 @@ pytestmark = pytest.mark.services
 
 
 def _events(stream: str, model: str, pieces: list, now: int) -> list[tuple[bytes, bytes]]:  # type: ignore[type-arg]
-    out = []
-    for seq, piece in enumerate(pieces):
-        payload = (
-            FramesPayload.from_array(piece)
-            if isinstance(piece, np.ndarray)
-            else TokensPayload(kind="tokens", tokens=piece)
-        )
-        ev = InputEvent(
-            v=1,
-            stream_id=stream,
-            seq=seq,
+    last = len(pieces) - 1
+    return [
+        event_record(
+            stream,
+            seq,
             model=model,
-            start=seq == 0,
-            end=seq == len(pieces) - 1,
+            end=seq == last,
             produced_at_ms=now,
-            payload=payload,
+            **({"frames": piece} if isinstance(piece, np.ndarray) else {"tokens": piece}),
         )
-        out.append((event_key(stream), encode_input_event(ev)))
-    return out
+        for seq, piece in enumerate(pieces)
+    ]
 
 
 def _random_pieces(x, rng: np.random.Generator) -> list:  # type: ignore[no-untyped-def,type-arg]

@@ -13,7 +13,8 @@ import pytest
 import redis
 
 from rnnstream import localservices
-from rnnstream.events import InputEvent, TokensPayload, decode_prediction, encode_input_event, event_key
+from rnnstream.events import decode_prediction
+from tests.factories import event_record
 from tests.integration.worker_process import Topics, WorkerProcess, collect, create_topics, produce
 
 pytestmark = pytest.mark.services
@@ -22,16 +23,7 @@ EPOCH_SERIES = re.compile(r'^rnnstream_state_epoch_timestamp_seconds\{epoch="([0
 
 
 def chunk(stream: str, seq: int) -> tuple[bytes, bytes]:
-    e = InputEvent(
-        v=1,
-        stream_id=stream,
-        seq=seq,
-        model=MODEL,
-        start=seq == 0,
-        produced_at_ms=int(time.time() * 1000),
-        payload=TokensPayload(kind="tokens", tokens=["free", "prize"]),
-    )
-    return event_key(stream), encode_input_event(e)
+    return event_record(stream, seq, model=MODEL, tokens=["free", "prize"])
 
 
 @pytest.fixture

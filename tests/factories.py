@@ -1,0 +1,95 @@
+"""Events for tests, built one way: valid input events (as models, as Kafka records, or as JSON-ready dicts to
+damage on purpose). Every test that needs an input event takes it from here."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from rnnstream.events import FramesPayload, InputEvent, TokensPayload, encode_input_event, event_key
+
+AUDIO, TEXT = "fsdd-digits-lstm", "sms-spam-lstm"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def input_event(
+    stream: str,
+    seq: int = 0,
+    *,
+    tokens: list[str] | None = None,
+    frames: np.ndarray | None = None,
+    model: str | None = None,
+    version: str | None = None,
+    start: bool | None = None,
+    end: bool = False,
+    produced_at_ms: int | None = None,
+) -> InputEvent:
+    """A valid event: tokens for the text model by default, or ``frames`` for the audio model; ``start``
+    defaults to ``seq == 0``."""
+    payload: FramesPayload | TokensPayload = (
+        FramesPayload.from_array(frames)
+        if frames is not None
+        else TokensPayload(kind="tokens", tokens=tokens if tokens is not None else ["hi"])
+    )
+    return InputEvent(
+        v=1,
+        stream_id=stream,
+        seq=seq,
+        model=model or (AUDIO if frames is not None else TEXT),
+        model_version=version,
+        start=seq == 0 if start is None else start,
+        end=end,
+        produced_at_ms=now_ms() if produced_at_ms is None else produced_at_ms,
+        payload=payload,
+    )
+
+
+def record(event: InputEvent) -> tuple[bytes, bytes]:
+    """The Kafka record of ``event``: ``(key, value)``, the key being the stream id."""
+    return event_key(event.stream_id), encode_input_event(event)
+
+
+def event_record(stream: str, seq: int = 0, **kwargs: Any) -> tuple[bytes, bytes]:
+    """:func:`input_event` as a Kafka record."""
+    return record(input_event(stream, seq, **kwargs))
+
+
+def event_doc(stream: str, seq: int = 0, **override: Any) -> dict[str, Any]:
+    """A valid text input event as a JSON-ready dict, with ``override`` applied (to damage on purpose)."""
+    doc: dict[str, Any] = {
+        "v": 1,
+        "stream_id": stream,
+        "seq": seq,
+        "model": TEXT,
+        "model_version": None,
+        "start": seq == 0,
+        "end": False,
+        "produced_at_ms": 1_764_201_600_000,
+        "payload": {"kind": "tokens", "tokens": ["free", "entry"]},
+    }
+    doc.update(override)
+    return doc
+
+
+def frames_doc(stream: str, frames: np.ndarray, seq: int = 0, **override: Any) -> dict[str, Any]:
+    """A valid audio input event as a JSON-ready dict."""
+    array = np.ascontiguousarray(frames, dtype="<f4")
+    payload = {
+        "kind": "frames",
+        "dtype": "float32",
+        "shape": list(array.shape),
+        "data": base64.b64encode(array.tobytes()).decode(),
+    }
+    return event_doc(stream, seq, model=AUDIO, payload=payload, **override)
+
+
+def encoded(doc: dict[str, Any]) -> bytes:
+    """A JSON-ready dict as the bytes of a record value."""
+    return json.dumps(doc).encode()
