@@ -111,16 +111,16 @@ def make(
     return runner, publisher, store, reg
 
 
-def stored(store: MemoryStateStore, stream: str) -> StreamRecord | None:
-    return asyncio.run(store.load_many([StateKey(TEXT, VERSION, stream)]))[0]
+async def stored(store: MemoryStateStore, stream: str) -> StreamRecord | None:
+    return (await store.load_many([StateKey(TEXT, VERSION, stream)]))[0]
 
 
-def test_every_poison_pill_gets_exactly_one_dead_letter_and_the_good_stream_finishes() -> None:
+async def test_every_poison_pill_gets_exactly_one_dead_letter_and_the_good_stream_finishes() -> None:
     runner, rec, store, _ = make()
     cases = poison_cases("p-")
     batch = [RawEvent(value, key, "in", 0, i) for i, (_, key, value, _) in enumerate(cases)]
     good = [raw("alive", i, end=i == 2, offset=100 + i) for i in range(3)]
-    asyncio.run(runner.run(good[:1] + batch + good[1:]))
+    await runner.run(good[:1] + batch + good[1:])
     letters = [decode_dead_letter(v) for v in rec.dead_letters]
     assert sorted((d.source.offset if d.source else -1, d.reason.value) for d in letters) == sorted(
         (i, reason) for i, (_, _, _, reason) in enumerate(cases)
@@ -129,49 +129,49 @@ def test_every_poison_pill_gets_exactly_one_dead_letter_and_the_good_stream_fini
     assert [(p.stream_id, p.seq) for p in map(decode_prediction, rec.predictions)] == [
         ("alive", i) for i in range(3)
     ]
-    record = stored(store, "alive")
+    record = await stored(store, "alive")
     assert record is not None and record.ended and record.seq == 2
     assert runner.health.processing_ok
 
 
-def test_a_dead_letter_never_carries_a_value_that_cannot_be_encoded() -> None:
+async def test_a_dead_letter_never_carries_a_value_that_cannot_be_encoded() -> None:
     runner, rec, _, _ = make()
     (_, key, value, _) = next(c for c in poison_cases("p-") if c[0] == "surrogate_stream")
-    asyncio.run(runner.run([RawEvent(value, key, "in", 0, 0)]))
+    await runner.run([RawEvent(value, key, "in", 0, 0)])
     letter = decode_dead_letter(rec.dead_letters[0])
     assert letter.stream_id is None  # the lone surrogate is not echoed
     assert encode_dead_letter(letter)
 
 
-def test_a_store_outage_retries_the_store_only_and_publishes_each_prediction_once() -> None:
+async def test_a_store_outage_retries_the_store_only_and_publishes_each_prediction_once() -> None:
     runner, rec, store, reg = make(store=FlakyStore(store_failures=3))
-    asyncio.run(runner.run([raw("s", 0), raw("s", 1), raw("t", 0, end=True)]))
+    await runner.run([raw("s", 0), raw("s", 1), raw("t", 0, end=True)])
     assert [(p.stream_id, p.seq) for p in map(decode_prediction, rec.predictions)] == [
         ("s", 0),
         ("s", 1),
         ("t", 0),
     ]
-    record = stored(store, "s")
+    record = await stored(store, "s")
     assert record is not None and record.seq == 1 and record.chunks == 2
     assert 'rnnstream_errors_total{stage="state"} 3.0' in generate_latest(reg).decode()
     assert runner.health.processing_ok and runner.health.last_error == ""
 
 
-def test_a_load_outage_and_a_broker_outage_are_retried_until_they_pass() -> None:
+async def test_a_load_outage_and_a_broker_outage_are_retried_until_they_pass() -> None:
     runner, rec, store, reg = make(store=FlakyStore(load_failures=2), publisher=Recorder(failures=2))
-    asyncio.run(runner.run([raw("s", 0)]))
+    await runner.run([raw("s", 0)])
     assert len(rec.predictions) == 1 and rec.calls == 3
-    assert stored(store, "s") is not None
+    assert await stored(store, "s") is not None
     text = generate_latest(reg).decode()
     assert 'rnnstream_errors_total{stage="state"} 2.0' in text
     assert 'rnnstream_errors_total{stage="publish"} 2.0' in text
 
 
-def test_a_bug_triggered_by_one_event_is_bisected_down_to_that_event() -> None:
+async def test_a_bug_triggered_by_one_event_is_bisected_down_to_that_event() -> None:
     runner, rec, store, reg = make(cls=BuggyProcessor)
     batch = [raw("a", 0, offset=0), raw("b", 0, offset=1), raw("boom", 0, offset=2), raw("a", 1, offset=3)]
     batch += [raw(f"c{i}", 0, offset=4 + i) for i in range(5)]
-    asyncio.run(runner.run(batch))
+    await runner.run(batch)
     letters = [decode_dead_letter(v) for v in rec.dead_letters]
     assert [(d.reason.value, d.stream_id, d.source.offset if d.source else None) for d in letters] == [
         ("processing_failed", "boom", 2)
@@ -179,9 +179,9 @@ def test_a_bug_triggered_by_one_event_is_bisected_down_to_that_event() -> None:
     assert "OverflowError" in letters[0].detail
     predicted = sorted({(p.stream_id, p.seq) for p in map(decode_prediction, rec.predictions)})
     assert predicted == sorted([("a", 0), ("a", 1), ("b", 0)] + [(f"c{i}", 0) for i in range(5)])
-    record = stored(store, "a")
+    record = await stored(store, "a")
     assert record is not None and record.seq == 1 and record.chunks == 2  # applied once, in order
-    assert stored(store, "boom") is None
+    assert await stored(store, "boom") is None
     assert 'rnnstream_dead_letters_total{reason="processing_failed"} 1.0' in generate_latest(reg).decode()
 
 
@@ -193,63 +193,55 @@ def test_a_record_the_state_codec_cannot_encode_is_refused_before_anything_is_pu
     check_encodable(StreamRecord(seq=2**63 - 1))
 
 
-def test_a_stop_during_an_outage_exits_without_storing() -> None:
+async def test_a_stop_during_an_outage_exits_without_storing() -> None:
     runner, _rec, store, _ = make(store=FlakyStore(store_failures=10**6))
-
-    async def scenario() -> None:
-        task = asyncio.ensure_future(runner.run([raw("s", 0)]))
-        while runner.health.processing_ok:
-            await asyncio.sleep(0.001)
-        runner.health.stopping.set()
-        await task
-
+    task = asyncio.ensure_future(runner.run([raw("s", 0)]))
+    while runner.health.processing_ok:
+        await asyncio.sleep(0.001)
+    runner.health.stopping.set()
     with pytest.raises(Exited):
-        asyncio.run(scenario())
-    assert stored(store, "s") is None and not runner.health.processing_ok
+        await task
+    assert await stored(store, "s") is None and not runner.health.processing_ok
 
 
-def test_a_stop_while_a_stage_hangs_exits_after_the_grace_period() -> None:
+async def test_a_stop_while_a_stage_hangs_exits_after_the_grace_period() -> None:
     class HangingStore(MemoryStateStore):
         async def load_many(self, keys: Sequence[StateKey]) -> list[StreamRecord | None]:
             await asyncio.sleep(3600)
             raise AssertionError("unreachable")
 
     runner, _, _, _ = make(store=HangingStore())
-
-    async def scenario() -> None:
-        task = asyncio.ensure_future(runner.run([raw("s", 0)]))
-        await asyncio.sleep(0.01)
-        runner.health.stopping.set()
+    task = asyncio.ensure_future(runner.run([raw("s", 0)]))
+    await asyncio.sleep(0.01)
+    runner.health.stopping.set()
+    with pytest.raises(Exited):
         await task
 
-    with pytest.raises(Exited):
-        asyncio.run(scenario())
 
-
-def test_a_stop_while_a_batch_succeeds_lets_it_finish() -> None:
+async def test_a_stop_while_a_batch_succeeds_lets_it_finish() -> None:
     runner, rec, store, _ = make()
     runner.health.stopping.set()
-    asyncio.run(runner.run([raw("s", 0)]))
-    assert len(rec.predictions) == 1 and stored(store, "s") is not None
+    await runner.run([raw("s", 0)])
+    assert len(rec.predictions) == 1 and await stored(store, "s") is not None
 
 
-def test_a_gap_detail_names_the_seq_the_stream_expects() -> None:
+async def test_a_gap_detail_names_the_seq_the_stream_expects() -> None:
     runner, rec, _, _ = make(policy=GapPolicy.REJECT)
-    asyncio.run(runner.run([raw("g", 0)]))
-    asyncio.run(runner.run([raw("g", 2)]))
+    await runner.run([raw("g", 0)])
+    await runner.run([raw("g", 2)])
     letter = decode_dead_letter(rec.dead_letters[0])
     assert letter.reason.value == "gap" and "expected seq 1, got 2" in letter.detail
     runner, rec, _, _ = make(policy=GapPolicy.REJECT)
-    asyncio.run(runner.run([raw("n", 3)]))
+    await runner.run([raw("n", 3)])
     assert "expected seq 0, got 3" in decode_dead_letter(rec.dead_letters[0]).detail
 
 
-def test_duplicates_with_another_payload_do_not_change_state() -> None:
+async def test_duplicates_with_another_payload_do_not_change_state() -> None:
     runner, rec, store, _ = make()
-    asyncio.run(runner.run([raw("d", 0), raw("d", 1)]))
-    before = stored(store, "d")
+    await runner.run([raw("d", 0), raw("d", 1)])
+    before = await stored(store, "d")
     other = RawEvent(
         encoded(event_doc("d", 1, payload={"kind": "tokens", "tokens": ["x"] * 9})), b"d", "in", 0, 9
     )
-    asyncio.run(runner.run([other]))
-    assert stored(store, "d") == before and len(rec.predictions) == 2
+    await runner.run([other])
+    assert await stored(store, "d") == before and len(rec.predictions) == 2

@@ -55,12 +55,12 @@ def make(store: MemoryStateStore) -> tuple[BatchProcessor, Recorder, CollectorRe
     return BatchProcessor(REGISTRY, store, rec, WorkerMetrics(reg), ProcessorConfig()), rec, reg
 
 
-def test_publish_then_store_and_a_failed_store_replays_identically() -> None:
+async def test_publish_then_store_and_a_failed_store_replays_identically() -> None:
     store = FailingStore()
     proc, rec, _ = make(store)
     batch = [event("s", 0, ["win"]), event("s", 1, ["cash"]), event("t", 0, ["hello"], end=True)]
     try:
-        asyncio.run(proc.process(batch))
+        await proc.process(batch)
         raise AssertionError("expected StateError")
     except StateError:
         pass
@@ -68,34 +68,34 @@ def test_publish_then_store_and_a_failed_store_replays_identically() -> None:
     assert [(p.stream_id, p.seq) for p in first] == [("s", 0), ("s", 1), ("t", 0)]  # input order
     assert len(store) == 0  # nothing stored: offsets must not be committed, the batch comes again
     store.fail = False
-    asyncio.run(proc.process(batch))  # the redelivery computes the same predictions again
+    await proc.process(batch)  # the redelivery computes the same predictions again
     again = [decode_prediction(p) for p in rec.predictions[3:]]
     assert [(p.stream_id, p.seq, p.scores) for p in again] == [(p.stream_id, p.seq, p.scores) for p in first]
-    asyncio.run(proc.process(batch))  # and a third delivery is all duplicates: no new prediction
+    await proc.process(batch)  # and a third delivery is all duplicates: no new prediction
     assert len(rec.predictions) == 6
 
 
-def test_two_workers_racing_on_one_stream_apply_each_chunk_once() -> None:
+async def test_two_workers_racing_on_one_stream_apply_each_chunk_once() -> None:
     store = MemoryStateStore()
     (a, rec_a, reg_a), (b, rec_b, reg_b) = make(store), make(store)
-    asyncio.run(a.process([event("s", 0, ["a"])]))
+    await a.process([event("s", 0, ["a"])])
 
     async def race() -> None:  # both load seq 0 before either stores: one write is fenced off
         await asyncio.gather(a.process([event("s", 1, ["b"])]), b.process([event("s", 1, ["b"])]))
 
-    asyncio.run(race())
+    await race()
     p_a, p_b = decode_prediction(rec_a.predictions[-1]), decode_prediction(rec_b.predictions[-1])
     assert p_a.seq == p_b.seq == 1 and p_a.scores == p_b.scores  # duplicates, deduplicable by (stream, seq)
     fenced_line = 'rnnstream_events_total{model="sms-spam-lstm",outcome="fenced"} 1.0'
     assert [fenced_line in generate_latest(r).decode() for r in (reg_a, reg_b)].count(True) == 1
-    stored = asyncio.run(store.load_many([StateKey("sms-spam-lstm", "1", "s")]))[0]
+    stored = (await store.load_many([StateKey("sms-spam-lstm", "1", "s")]))[0]
     assert stored is not None and stored.seq == 1 and stored.chunks == 2  # applied once
 
 
-def test_bad_events_fail_alone() -> None:
+async def test_bad_events_fail_alone() -> None:
     proc, rec, reg = make(MemoryStateStore())
     batch = [event("s", 0, ["a"]), RawEvent(b"{}", None, "in", 0, 9), event("s", 1, ["b"])]
-    asyncio.run(proc.process(batch))
+    await proc.process(batch)
     assert [decode_prediction(p).seq for p in rec.predictions] == [0, 1]
     letter = decode_dead_letter(rec.dead_letters[0])
     assert letter.reason.value == "wrong_schema" and letter.source is not None and letter.source.offset == 9

@@ -3,8 +3,6 @@ duplicates and redeliveries never apply twice, and padding never leaks between s
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
@@ -66,7 +64,7 @@ async def _drive(model: OnnxModel, events: list[AdmittedChunk], rng: np.random.G
 
 @pytest.mark.parametrize("folder", [AUDIO_MODEL, TEXT_MODEL], ids=["audio", "text"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_streaming_equals_offline_with_duplicates(folder, seed: int) -> None:  # type: ignore[no-untyped-def]
+async def test_streaming_equals_offline_with_duplicates(folder, seed: int) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)
     model = OnnxModel(folder)
     seqs = _sequences(model, 12, rng)
@@ -74,7 +72,7 @@ def test_streaming_equals_offline_with_duplicates(folder, seed: int) -> None:  #
     events = _interleave(per_stream, rng)
     # Redeliver a random third of the events later (as Kafka does after a crash): never applied twice.
     redelivered = [events[int(i)] for i in rng.choice(len(events), len(events) // 3, replace=False)]
-    outcomes = asyncio.run(_drive(model, events + sorted(redelivered, key=lambda c: c.stream_id), rng))
+    outcomes = await _drive(model, events + sorted(redelivered, key=lambda c: c.stream_id), rng)
     accepted = [o for o in outcomes if o.decision.accepted]
     dups = [o for o in outcomes if o.decision.outcome is Outcome.DUPLICATE]
     assert len(dups) == len(redelivered)
