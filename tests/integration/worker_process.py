@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
+from rnnstream.clients.consumer import RecordReader
+from rnnstream.clients.producer import EventProducer
 from rnnstream.localservices.cleanup import create_topics
 from rnnstream.localservices.worker import Namespace, WorkerProcess
 from tests.paths import REPOSITORY
@@ -31,37 +31,37 @@ class Topics(Namespace):
 
 
 async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-    await producer.start()
+    """Send ``(key, value)`` records as they are, with the client library's producer; returns how many."""
     n = 0
-    try:
-        futures = [await producer.send(topic, value, key=key) for key, value in records]
-        await asyncio.gather(*futures)
-        n = len(futures)
-    finally:
-        await producer.stop()
+    async with EventProducer(bootstrap, topic, linger_ms=2) as producer:
+        for key, value in records:
+            await producer.send_record(key, value)
+            n += 1
+        await producer.flush()
     return n
 
 
 async def collect(
     bootstrap: str, topic: str, *, until: int, timeout_s: float = 60.0, idle_s: float | None = None
 ) -> list[bytes]:
-    """Read ``topic`` from the beginning until ``until`` records arrived (or the timeout / idle time)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
+    """Read ``topic`` from the beginning until ``until`` records arrived (or the timeout / idle time), with the
+    client library's reader."""
     out: list[bytes] = []
     deadline = time.monotonic() + timeout_s
-    last = time.monotonic()
-    try:
-        while len(out) < until and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                out.extend(r.value for r in records if r.value is not None)
-                last = time.monotonic()
-            if idle_s is not None and out and time.monotonic() - last > idle_s:
-                break
-    finally:
-        await consumer.stop()
+    async with RecordReader(bootstrap, topic, from_beginning=True) as reader:
+        records = reader.records()
+        try:
+            while len(out) < until:
+                left = deadline - time.monotonic()
+                if idle_s is not None and out:
+                    left = min(left, idle_s)
+                if left <= 0:
+                    break
+                try:
+                    record = await asyncio.wait_for(anext(records), timeout=left)
+                except TimeoutError:
+                    break
+                out.append(record.value)
+        finally:
+            await records.aclose()
     return out

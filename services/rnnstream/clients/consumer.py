@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -43,11 +43,20 @@ class ReceivedPrediction:
         return self.event.predicted_at_ms - self.event.produced_at_ms
 
 
-class PredictionReader:
-    """Iterate prediction events: ``async with PredictionReader(...) as reader: async for p in reader``.
+@dataclass(frozen=True)
+class ReceivedRecord:
+    """A record as read from a topic: key, value, and where and when it was read."""
 
-    ``stream_ids`` keeps only those streams; ``final_only`` only final predictions.
-    """
+    key: bytes | None
+    value: bytes
+    partition: int
+    offset: int
+    received_at_ms: int
+
+
+class RecordReader:
+    """Iterate the raw records of a topic (dead letters, say): ``async with RecordReader(...) as reader:
+    async for record in reader``. :class:`PredictionReader` decodes prediction events on top of it."""
 
     def __init__(
         self,
@@ -55,17 +64,12 @@ class PredictionReader:
         topic: str = DEFAULT_PREDICTION_TOPIC,
         *,
         from_beginning: bool = False,
-        stream_ids: Collection[str] | None = None,
-        final_only: bool = False,
         fetch_max_wait_ms: int = 50,
         **kafka_options: Any,
     ) -> None:
         self.topic = topic
         self.servers = bootstrap_servers(broker)
         self.from_beginning = from_beginning
-        self.stream_ids = frozenset(stream_ids) if stream_ids else None
-        self.final_only = final_only
-        self.skipped = 0
         self._options: dict[str, Any] = {
             "client_id": "rnnstream-tail",
             "fetch_max_wait_ms": fetch_max_wait_ms,
@@ -116,36 +120,23 @@ class PredictionReader:
         """Partitions being read."""
         return len(self._consumer.assignment()) if self._consumer is not None else 0
 
-    def _keep(self, event: PredictionEvent) -> bool:
-        if self.final_only and not event.final:
-            return False
-        return self.stream_ids is None or event.stream_id in self.stream_ids
-
-    async def __aiter__(self) -> AsyncIterator[ReceivedPrediction]:
+    async def records(self) -> AsyncIterator[ReceivedRecord]:
+        """Every record as it arrives (values that are ``null`` are skipped)."""
         if self._consumer is None:
-            raise ServiceError("the prediction reader is not started")
+            raise ServiceError(f"the reader of {self.topic} is not started")
         while True:
             try:
                 batches = await self._consumer.getmany(timeout_ms=200)
             except KafkaError as exc:
                 raise ServiceError(f"reading {self.topic} failed: {exc}") from exc
             received = now_ms()
-            for records in batches.values():
-                for record in records:
-                    try:
-                        event = decode_prediction(record.value or b"")
-                    except EventError as exc:
-                        self.skipped += 1
-                        log.warning(
-                            "%s[%d]@%d is not a prediction event: %s",
-                            self.topic,
-                            record.partition,
-                            record.offset,
-                            exc,
-                        )
-                        continue
-                    if self._keep(event):
-                        yield ReceivedPrediction(event, record.partition, record.offset, received)
+            for batch in batches.values():
+                for r in batch:
+                    if r.value is not None:
+                        yield ReceivedRecord(r.key, r.value, r.partition, r.offset, received)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self.records()
 
     async def stop(self) -> None:
         """Disconnect."""
@@ -153,7 +144,7 @@ class PredictionReader:
         if consumer is not None:
             await consumer.stop()
 
-    async def __aenter__(self) -> PredictionReader:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -161,3 +152,54 @@ class PredictionReader:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.stop()
+
+
+class PredictionReader(RecordReader):
+    """Iterate prediction events: ``async with PredictionReader(...) as reader: async for p in reader``.
+
+    ``stream_ids`` keeps only those streams; ``final_only`` only final predictions.
+    """
+
+    def __init__(
+        self,
+        broker: str = DEFAULT_BROKER,
+        topic: str = DEFAULT_PREDICTION_TOPIC,
+        *,
+        from_beginning: bool = False,
+        stream_ids: Collection[str] | None = None,
+        final_only: bool = False,
+        fetch_max_wait_ms: int = 50,
+        **kafka_options: Any,
+    ) -> None:
+        super().__init__(
+            broker, topic, from_beginning=from_beginning, fetch_max_wait_ms=fetch_max_wait_ms, **kafka_options
+        )
+        self.stream_ids = frozenset(stream_ids) if stream_ids else None
+        self.final_only = final_only
+        self.skipped = 0
+
+    def _keep(self, event: PredictionEvent) -> bool:
+        if self.final_only and not event.final:
+            return False
+        return self.stream_ids is None or event.stream_id in self.stream_ids
+
+    async def predictions(self) -> AsyncIterator[ReceivedPrediction]:
+        """Every prediction event that passes the filters; a record that is none is logged and skipped."""
+        async for record in self.records():
+            try:
+                event = decode_prediction(record.value)
+            except EventError as exc:
+                self.skipped += 1
+                log.warning(
+                    "%s[%d]@%d is not a prediction event: %s",
+                    self.topic,
+                    record.partition,
+                    record.offset,
+                    exc,
+                )
+                continue
+            if self._keep(event):
+                yield ReceivedPrediction(event, record.partition, record.offset, record.received_at_ms)
+
+    def __aiter__(self) -> AsyncIterator[ReceivedPrediction]:
+        return self.predictions()

@@ -108,6 +108,11 @@ class EventProducer:
 
         Raises :class:`ServiceError` when a previously queued event failed or the queue cannot take more.
         """
+        await self.send_record(event_key(event.stream_id), encode_input_event(event))
+
+    async def send_record(self, key: bytes | None, value: bytes) -> None:
+        """Queue one record as it is (to replay a dead letter's original, or to test what a worker does with
+        a record no well-behaved producer sends); like :meth:`send` otherwise."""
         if self._producer is None:
             raise ServiceError("the producer is not started")
         self._raise_failure()
@@ -115,9 +120,7 @@ class EventProducer:
             await asyncio.wait(set(self._pending), return_when=asyncio.FIRST_COMPLETED)
             self._raise_failure()
         try:
-            future = await self._producer.send(
-                self.topic, encode_input_event(event), key=event_key(event.stream_id)
-            )
+            future = await self._producer.send(self.topic, value, key=key)
         except KafkaError as exc:
             raise ServiceError(f"cannot send to {self.topic}: {exc}") from exc
         self._pending.add(future)
