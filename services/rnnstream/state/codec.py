@@ -72,17 +72,7 @@ def check_encodable(record: StreamRecord) -> None:
     integers fit int64 and every tensor has a supported dtype. Cheap (no tensor bytes are copied), so the
     worker checks each new record before it publishes anything for it."""
     try:
-        _HEADER.pack(
-            MAGIC,
-            FORMAT_VERSION,
-            0,
-            len(record.tensors),
-            record.seq,
-            record.steps_seen,
-            record.chunks,
-            record.gaps,
-            record.updated_at_ms,
-        )
+        _header(record)
     except struct.error as exc:
         raise StateCodecError(f"cannot encode state: {exc}") from exc
     for name, array in record.tensors.items():
@@ -96,6 +86,21 @@ def check_encodable(record: StreamRecord) -> None:
             raise StateCodecError(f"tensor name {name!r} is not UTF-8") from exc
 
 
+def _header(record: StreamRecord) -> bytes:
+    flags = _FLAG_ENDED if record.ended else 0
+    return _HEADER.pack(
+        MAGIC,
+        FORMAT_VERSION,
+        flags,
+        len(record.tensors),
+        record.seq,
+        record.steps_seen,
+        record.chunks,
+        record.gaps,
+        record.updated_at_ms,
+    )
+
+
 def encode_record(record: StreamRecord) -> bytes:
     """Serialise a record (see the module docstring for the layout)."""
     try:
@@ -105,20 +110,7 @@ def encode_record(record: StreamRecord) -> bytes:
 
 
 def _encode(record: StreamRecord) -> bytes:
-    flags = _FLAG_ENDED if record.ended else 0
-    parts = [
-        _HEADER.pack(
-            MAGIC,
-            FORMAT_VERSION,
-            flags,
-            len(record.tensors),
-            record.seq,
-            record.steps_seen,
-            record.chunks,
-            record.gaps,
-            record.updated_at_ms,
-        )
-    ]
+    parts = [_header(record)]
     for name, array in record.tensors.items():
         dtype = array.dtype.newbyteorder("<")
         code = _CODES.get(dtype)
