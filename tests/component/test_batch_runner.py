@@ -245,3 +245,19 @@ async def test_duplicates_with_another_payload_do_not_change_state() -> None:
     )
     await runner.run([other])
     assert await stored(store, "d") == before and len(rec.predictions) == 2
+
+
+async def test_a_single_event_that_fails_once_is_served_on_the_second_try() -> None:
+    class FlakyStep(BatchProcessor):
+        failures = 1
+
+        def _run_models(self, groups: Any, records: Any, now: int) -> Any:
+            if self.failures:
+                self.failures -= 1
+                raise RuntimeError("a passing fault that is no known outage")
+            return super()._run_models(groups, records, now)
+
+    runner, rec, store, _ = make(cls=FlakyStep)
+    await runner.run([raw("once", 0)])
+    assert rec.dead_letters == [] and [decode_prediction(p).seq for p in rec.predictions] == [0]
+    assert await stored(store, "once") is not None

@@ -12,7 +12,8 @@ true by construction; this is the last line of defence for what they miss (a bug
   ``/readyz`` reports ``processing: false`` meanwhile.
 * **Anything else** in ``prepare`` (decode, admit, step, encode) or ``store_state`` (a record that cannot be
   encoded or a stored value that cannot be decoded): the batch is split in halves, each run on its own, in
-  order (so per-stream order holds), down to single events; an event that still fails gets a
+  order (so per-stream order holds), down to single events; a single event that fails is tried once more
+  (a transient failure that is no known outage must not cost it), and if it fails again it gets a
   ``processing_failed`` dead letter with the exception text.
 * **Stopping** (SIGTERM, SIGINT): a stage in flight gets ``stop_grace_s`` to finish; a batch in an outage, or
   one that does not finish in time, makes the process exit with status 75 without committing, so the batch
@@ -95,22 +96,30 @@ class BatchRunner:
             self.exit_now()
 
     async def _run(self, batch: Sequence[RawEvent]) -> None:
-        processor = self.processor
         try:
-            prepared = await self._until_done("state", lambda: processor.prepare(batch), _state_outage)
+            await self._run_once(batch)
         except Exception as exc:
-            await self._isolate(batch, exc)
-            return
-        await self._until_done("publish", lambda: processor.publish(prepared), _any)
-        try:
-            await self._until_done("state", lambda: processor.store_state(prepared), _state_outage)
-        except Exception as exc:
-            # Predictions of this batch are out already; its halves publish theirs again (identical, at
-            # least once), and the event that fails alone gets its dead letter.
+            # When the store failed, this batch's predictions are out already; its halves publish theirs
+            # again (identical, at least once), and the event that fails alone gets its dead letter.
             await self._isolate(batch, exc)
 
-    async def _isolate(self, batch: Sequence[RawEvent], exc: Exception) -> None:
+    async def _run_once(self, batch: Sequence[RawEvent]) -> None:
+        """The three stages, outages retried; any other failure is raised."""
+        processor = self.processor
+        prepared = await self._until_done("state", lambda: processor.prepare(batch), _state_outage)
+        await self._until_done("publish", lambda: processor.publish(prepared), _any)
+        await self._until_done("state", lambda: processor.store_state(prepared), _state_outage)
+
+    async def _isolate(self, batch: Sequence[RawEvent], exc: Exception, *, again: bool = False) -> None:
         self.metrics.count_error("step")
+        if len(batch) == 1 and not again:
+            # one more try first: a transient failure that is no known outage must not cost the event
+            await asyncio.sleep(self.first_delay_s)
+            try:
+                await self._run_once(batch)
+            except Exception as second:
+                await self._isolate(batch, second, again=True)
+            return
         if len(batch) == 1:
             raw = batch[0]
             log.error(
