@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
 from rnnstream.state.store import StateStore
-from rnnstream.worker.batch_runner import BatchRunner, Health
+from rnnstream.worker.batch_runner import BatchRunner, Health, exit_without_commit
 from rnnstream.worker.epoch import EpochWatch
 from rnnstream.worker.kafka_client import KafkaConnection
 from rnnstream.worker.loaded_models import LoadedModels
@@ -135,7 +135,14 @@ def _wire(w: Worker) -> None:
                 RawEvent(e.value or b"", e.key, e.message.topic, e.message.partition, e.message.offset)
                 for e in events
             ]
-            await w.runner.run(batch)
+            try:
+                await w.runner.run(batch)
+            except BaseException:
+                # faust's take_events acks the whole batch in a `finally` around its `yield`: whatever leaves
+                # this body, an error included, would commit offsets of events never processed. The runner
+                # handles every error it knows; for anything else, leave without committing.
+                log.exception("the batch runner failed unexpectedly")
+                exit_without_commit()
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
