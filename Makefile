@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint typecheck unit demo services-up services-down train-models clean
+.PHONY: setup test lint typecheck unit chaos demo services-up services-down train-models clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,11 @@ test: setup lint typecheck
 
 unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+# The long fault-injection run (about 6 minutes): 3 workers, its own broker and Redis (with AOF), 24 SIGKILLs,
+# 2 worker freezes, a Redis restart and a broker freeze; prints the oracle's one-line summary. Needs ../shared/data.
+chaos: setup
+	$(BIN)/python -m tests.chaos long
 
 demo: setup
 	$(BIN)/rnnstream demo
