@@ -130,6 +130,19 @@ class Cluster:
             if p is not None and p.proc.poll() is None and i not in self._frozen
         ]
 
+    def counted(self, outcome: str) -> int:
+        """``rnnstream_events_total{outcome=...}`` summed over the workers running now (a killed worker's
+        counts die with it, so this is a lower bound)."""
+        total = 0.0
+        for slot in self.alive():
+            proc = self._procs[slot]
+            assert proc is not None
+            status, body = proc.get("/metrics")
+            for line in body.splitlines() if status == 200 else []:
+                if line.startswith("rnnstream_events_total{") and f'outcome="{outcome}"' in line:
+                    total += float(line.rsplit(" ", 1)[1])
+        return int(total)
+
     def logs(self) -> list[Path]:
         return sorted(self.root.glob("worker*.log"))
 

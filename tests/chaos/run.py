@@ -43,7 +43,8 @@ class Outcome:
             return f"failover: {len(self.failover_s)} kills, none measured"
         return (
             f"failover (kill -> every partition with waiting input publishes again): kills={len(self.failover_s)} "
-            f"median_s={statistics.median(known):.1f} max_s={max(known):.1f} never={never}"
+            f"median_s={statistics.median(known):.1f} max_s={max(known):.1f} never={never} "
+            f"each_s={','.join(f'{x:.1f}' if x is not None else 'never' for x in self.failover_s)}"
         )
 
 
@@ -77,6 +78,7 @@ def run(plan: Plan, root: Path, *, log: Callable[[str], None] = print) -> Outcom
         if failure:
             raise failure[0]
         stored = asyncio.run(read_stored(cluster.redis_url, ns.key_prefix, record, versions))
+        fenced = cluster.counted("fenced")
         inputs = asyncio.run(topic_positions(cluster.bootstrap, ns.input))
         published = asyncio.run(topic_positions(cluster.bootstrap, ns.predictions))
     finally:
@@ -92,7 +94,7 @@ def run(plan: Plan, root: Path, *, log: Callable[[str], None] = print) -> Outcom
         verdict,
         record,
         list(cluster.faults),
-        summary_line(verdict, cluster.faults, record, duration),
+        summary_line(verdict, cluster.faults, record, duration) + f" fenced_writes={fenced}",
         failovers(record, cluster.faults, plan.partitions),
         cluster.logs(),
     )
