@@ -21,7 +21,7 @@ test: setup lint typecheck
 unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-# The long fault-injection run (about 6 minutes): 3 workers, its own broker and Redis (with AOF), 24 SIGKILLs,
+# The long fault-injection run (about 5 minutes): 3 workers, its own broker and Redis (with AOF), 24 SIGKILLs,
 # 2 worker freezes, a Redis restart and a broker freeze; prints the oracle's one-line summary. Needs ../shared/data.
 chaos: setup
 	$(BIN)/python -m tests.chaos long
