@@ -63,6 +63,7 @@ class Cluster:
     _procs: list[WorkerProcess | None] = field(default_factory=list)
     _starts: int = 0
     _frozen: set[int] = field(default_factory=set)
+    zombie_fenced: int = 0  # writes refused by the fence, counted by each frozen worker 3 s after its thaw
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -130,11 +131,11 @@ class Cluster:
             if p is not None and p.proc.poll() is None and i not in self._frozen
         ]
 
-    def counted(self, outcome: str) -> int:
-        """``rnnstream_events_total{outcome=...}`` summed over the workers running now (a killed worker's
-        counts die with it, so this is a lower bound)."""
+    def counted(self, outcome: str, slots: list[int] | None = None) -> int:
+        """``rnnstream_events_total{outcome=...}`` summed over ``slots`` (default: the workers running now; a
+        killed worker's counts die with it, so this is a lower bound)."""
         total = 0.0
-        for slot in self.alive():
+        for slot in self.alive() if slots is None else slots:
             proc = self._procs[slot]
             assert proc is not None
             status, body = proc.get("/metrics")
@@ -142,6 +143,15 @@ class Cluster:
                 if line.startswith("rnnstream_events_total{") and f'outcome="{outcome}"' in line:
                     total += float(line.rsplit(" ", 1)[1])
         return int(total)
+
+    def _thaw(self, slot: int, proc: WorkerProcess) -> None:
+        """SIGCONT, then give the zombie a moment to try its stale writes and record how many were fenced."""
+        proc.proc.send_signal(signal.SIGCONT)
+        self._frozen.discard(slot)
+        time.sleep(3.0)
+        fenced = self.counted("fenced", [slot]) if proc.proc.poll() is None else 0
+        self.zombie_fenced += fenced
+        self._log("thaw", f"worker{slot}", f"{fenced} of its writes fenced so far")
 
     def logs(self) -> list[Path]:
         return sorted(self.root.glob("worker*.log"))
@@ -184,9 +194,27 @@ class Cluster:
         self._frozen.add(slot)
         at = self._log("freeze", f"worker{slot}", f"{seconds:.1f} s")
         time.sleep(seconds)
-        proc.proc.send_signal(signal.SIGCONT)
-        self._frozen.discard(slot)
-        self._log("thaw", f"worker{slot}")
+        self._thaw(slot, proc)
+        return at
+
+    def freeze_as_zombie(self, slot: int, seconds: float, *, broker_pause_s: float = 1.5) -> float:
+        """Freeze worker ``slot`` while it most likely holds a batch between load and store, so that it wakes
+        up as a zombie with a stale write: pause the broker (every worker with input in hand computes it and
+        then waits on the publish), SIGSTOP the worker, resume the broker, SIGCONT the worker ``seconds``
+        later, past the session timeout. Its partitions have moved on meanwhile; the fence must refuse it."""
+        self._signal_broker(signal.SIGSTOP)
+        self._log("broker-pause", "broker", f"{broker_pause_s:.1f} s")
+        time.sleep(broker_pause_s / 2)
+        proc = self._procs[slot]
+        assert proc is not None and proc.proc.poll() is None
+        proc.proc.send_signal(signal.SIGSTOP)
+        self._frozen.add(slot)
+        at = self._log("freeze", f"worker{slot}", f"{seconds:.1f} s, caught during a broker pause")
+        time.sleep(broker_pause_s / 2)
+        self._signal_broker(signal.SIGCONT)
+        self._log("broker-resume", "broker")
+        time.sleep(seconds)
+        self._thaw(slot, proc)
         return at
 
     # --- Redis and broker -------------------------------------------------------------------------

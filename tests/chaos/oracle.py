@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,35 +237,60 @@ def partition_of(stream_id: str, partitions: int) -> int:
     return int(DefaultPartitioner()(event_key(stream_id), list(range(partitions)), list(range(partitions))))
 
 
-def resume_after(record: Record, at: float, partitions: int, *, horizon_s: float = 1.0) -> float | None:
-    """Seconds from ``at`` until every partition that had input waiting at ``at`` (or got some within
-    ``horizon_s``) has published a new prediction; ``None`` if one never did."""
+def partition_stalls(
+    record: Record, partitions: int, *, at_least_s: float = 1.0
+) -> dict[int, list[tuple[float, float]]]:
+    """Per partition, every interval of at least ``at_least_s`` in which chunks of it waited and none of its
+    predictions arrived: ``partition -> [(start, end)]`` (chunks never predicted are left out, as lost)."""
     arrivals = _first_arrivals(record)
-    per_partition: dict[int, list[float]] = defaultdict(list)
-    waiting: set[int] = set()
+    events: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for key, sent_at in record.sent.items():
-        part = partition_of(key[0], partitions)
         arrived = arrivals.get(key)
-        if arrived is not None:
-            per_partition[part].append(arrived)
-        if sent_at <= at + horizon_s and (arrived is None or arrived > at):
-            waiting.add(part)
-    worst = 0.0
-    for part in waiting:
-        times = sorted(per_partition[part])
-        i = bisect_right(times, at)
-        if i == len(times):
-            return None
-        worst = max(worst, times[i] - at)
-    return worst
+        if arrived is None:
+            continue
+        part = partition_of(key[0], partitions)
+        events[part] += [(sent_at, +1), (arrived, -1)]
+    out: dict[int, list[tuple[float, float]]] = {}
+    for part, items in events.items():
+        items.sort()
+        pending, since, stalls = 0, 0.0, []
+        for t, delta in items:
+            if delta > 0:
+                if pending == 0:
+                    since = t
+                pending += 1
+            else:
+                if t - since >= at_least_s:
+                    stalls.append((since, t))
+                pending -= 1
+                since = t
+        out[part] = stalls
+    return out
 
 
-def failovers(record: Record, faults: list[Fault], partitions: int) -> list[float | None]:
-    """:func:`resume_after` for every SIGKILL of a worker."""
-    return [resume_after(record, f.at, partitions) for f in faults if f.kind == "kill"]
+def recovery_after(stalls: dict[int, list[tuple[float, float]]], at: float, window_s: float) -> float:
+    """Seconds from ``at`` until the last partition stall that began in ``[at - 1, at + window_s]`` ended: how
+    long a fault kept some partition from publishing (the dead worker's partitions, and every partition while
+    the group rebalanced). 0 when no partition stalled."""
+    ends = [end for parts in stalls.values() for start, end in parts if at - 1.0 <= start <= at + window_s]
+    return max(ends) - at if ends else 0.0
 
 
-def summary_line(verdict: Verdict, faults: list[Fault], record: Record, duration_s: float) -> str:
+def failovers(record: Record, faults: list[Fault], partitions: int, session_s: float) -> list[float | None]:
+    """:func:`recovery_after` every SIGKILL of a worker, with stalls that began up to one session timeout
+    and a few seconds after it (the rebalance that follows the dead worker's expiry)."""
+    stalls = partition_stalls(record, partitions)
+    return [recovery_after(stalls, f.at, session_s + 3.0) for f in faults if f.kind == "kill"]
+
+
+def longest_partition_stall(record: Record, partitions: int) -> float:
+    stalls = partition_stalls(record, partitions)
+    return max((end - start for parts in stalls.values() for start, end in parts), default=0.0)
+
+
+def summary_line(
+    verdict: Verdict, faults: list[Fault], record: Record, duration_s: float, partitions: int
+) -> str:
     """``kills=… stops=… restarts=… streams=… chunks=… lost=… double_applied=… longest_stall_s=…``."""
     count = defaultdict(int)
     for f in faults:
@@ -275,11 +299,13 @@ def summary_line(verdict: Verdict, faults: list[Fault], record: Record, duration
     return (
         f"chaos: kills={count['kill']} stops={count['freeze']} restarts={count['restart']} "
         f"redis_restarts={count['redis-restart']} broker_freezes={count['broker-freeze']} "
+        f"broker_pauses={count['broker-pause']} "
         f"streams={verdict.streams} chunks={verdict.chunks} predictions={verdict.predictions} "
         f"lost={verdict.lost} double_applied={verdict.double_applied} diverged={verdict.diverged} "
         f"differing_reemits={verdict.differing_reemits} bad_records={verdict.bad_records} "
         f"undelivered={verdict.undelivered} "
-        f"max_diff={verdict.worst_diff:.1e} longest_stall_s={stall:.1f} duration_s={duration_s:.0f}"
+        f"max_diff={verdict.worst_diff:.1e} longest_stall_s={stall:.1f} "
+        f"longest_partition_stall_s={longest_partition_stall(record, partitions):.1f} duration_s={duration_s:.0f}"
     )
 
 

@@ -42,7 +42,7 @@ class Outcome:
         if not known:
             return f"failover: {len(self.failover_s)} kills, none measured"
         return (
-            f"failover (kill -> every partition with waiting input publishes again): kills={len(self.failover_s)} "
+            f"failover (kill -> the last partition stall it caused ends): kills={len(self.failover_s)} "
             f"median_s={statistics.median(known):.1f} max_s={max(known):.1f} never={never} "
             f"each_s={','.join(f'{x:.1f}' if x is not None else 'never' for x in self.failover_s)}"
         )
@@ -94,8 +94,9 @@ def run(plan: Plan, root: Path, *, log: Callable[[str], None] = print) -> Outcom
         verdict,
         record,
         list(cluster.faults),
-        summary_line(verdict, cluster.faults, record, duration) + f" fenced_writes={fenced}",
-        failovers(record, cluster.faults, plan.partitions),
+        summary_line(verdict, cluster.faults, record, duration, plan.partitions)
+        + f" fenced_writes={fenced} zombie_fenced={cluster.zombie_fenced}",
+        failovers(record, cluster.faults, plan.partitions, cluster.session_timeout_s),
         cluster.logs(),
     )
     return outcome

@@ -121,3 +121,23 @@ def test_the_longest_stall_is_the_longest_wait_with_input_pending() -> None:
     record.received.append((PredictionEvent.model_construct(stream_id="s", seq=1), 0, 5.6))  # a re-emit
     stall, since = longest_stall(record)
     assert (round(stall, 6), since) == (5.0, 0.4)  # 0.4 .. 5.4; 0.3 .. 0.4 and 5.5 .. 9.0 had nothing pending
+
+
+def test_a_kill_recovers_when_the_last_stall_it_caused_ends() -> None:
+    from tests.chaos.oracle import partition_of, partition_stalls, recovery_after
+
+    record = Record()
+    a = next(f"s{i}" for i in range(100) if partition_of(f"s{i}", 6) == 0)
+    b = next(f"s{i}" for i in range(100) if partition_of(f"s{i}", 6) == 1)
+    timeline = {  # stream -> (sent, arrived) per seq
+        a: [(0.0, 0.1), (1.0, 1.1), (2.0, 9.0), (3.0, 9.1)],  # the dead worker's partition: 1.1 .. 9.0
+        b: [(0.5, 0.6), (1.5, 1.6), (6.0, 11.0), (12.0, 12.1)],  # the rebalance later stops this one too
+    }
+    for sid, chunks in timeline.items():
+        for seq, (sent, arrived) in enumerate(chunks):
+            record.sent[(sid, seq)] = sent
+            record.received.append((PredictionEvent.model_construct(stream_id=sid, seq=seq), 0, arrived))
+    stalls = partition_stalls(record, 6)
+    assert stalls[0] == [(2.0, 9.0)] and stalls[1] == [(6.0, 11.0)]
+    assert recovery_after(stalls, 1.5, window_s=9.0) == 9.5  # until partition 1 published again at 11.0
+    assert recovery_after(stalls, 20.0, window_s=9.0) == 0.0  # nothing stalled after that
