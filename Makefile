@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint typecheck unit demo services-up services-down train-models clean
+.PHONY: setup test lint typecheck unit chaos demo services-up services-down train-models clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,11 @@ test: setup lint typecheck
 # The fast loop: the pure unit tests, then the components with the committed models (no services, ~1 min).
 unit: setup
 	$(BIN)/pytest tests/unit tests/component $(PYTEST_ARGS)
+
+# The long fault-injection run (about 5 minutes): 3 workers, its own broker and Redis (with AOF), 24 SIGKILLs,
+# 2 worker freezes, a Redis restart and a broker freeze; prints the oracle's one-line summary. Needs ../shared/data.
+chaos: setup
+	$(BIN)/python -m tests.chaos long
 
 demo: setup
 	$(BIN)/rnnstream demo

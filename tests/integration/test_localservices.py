@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import uuid
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from redis import Redis
 
 from rnnstream.errors import ServiceError
 from rnnstream.kafka import kafka_metadata
@@ -23,6 +25,7 @@ from rnnstream.localservices import (
     stop_redis,
 )
 from rnnstream.localservices.cleanup import create_topics
+from rnnstream.localservices.process import wait_until
 
 pytestmark = pytest.mark.services
 
@@ -124,3 +127,20 @@ def test_a_failed_start_reports_the_log_tail(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(ServiceError, match="cannot bind: permission denied"):
         start_broker(tmp_path / "state", port=free_port(), timeout_s=5)
     assert not (tmp_path / "state" / "broker.pid").exists()
+
+
+def test_a_persistent_redis_keeps_its_writes_across_a_sigkill(tmp_path: Path) -> None:
+    port = free_port()
+    first = start_redis(tmp_path, port=port, persistent=True)
+    assert first.pid is not None
+    client = Redis.from_url(first.address)
+    try:
+        client.set("chaos:kept", b"42")
+        os.kill(first.pid, signal.SIGKILL)  # no shutdown save: only the fsynced AOF can bring it back
+        assert wait_until(lambda: not redis_status(tmp_path, port=port).running, 5.0)
+        again = start_redis(tmp_path, port=port, persistent=True)
+        assert again.pid != first.pid
+        assert client.get("chaos:kept") == b"42"
+    finally:
+        client.close()
+        stop_redis(tmp_path)

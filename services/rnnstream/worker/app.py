@@ -71,7 +71,7 @@ def build_worker(
         broker=settings.broker_urls,
         broker_credentials=KafkaConnection.from_settings(settings).faust_credentials(),
         broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 3),
+        broker_heartbeat_interval=settings.heartbeat_s,
         broker_commit_interval=0.5,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
