@@ -261,3 +261,37 @@ async def test_a_single_event_that_fails_once_is_served_on_the_second_try() -> N
     await runner.run([raw("once", 0)])
     assert rec.dead_letters == [] and [decode_prediction(p).seq for p in rec.predictions] == [0]
     assert await stored(store, "once") is not None
+
+
+async def test_a_write_refused_behind_a_zombie_runs_the_streams_events_again() -> None:
+    """A worker that lost the partition stores seq 1 while the new owner computes seqs 1-3 from seq 0: the
+    owner's write is refused, and its chunks 2 and 3 must still be applied before the batch is committed."""
+
+    class ZombieFirst(MemoryStateStore):
+        zombie: Any = None
+
+        async def store_many(self, writes: Sequence[StateWrite], ttl_s: float) -> list[WriteResult]:
+            if self.zombie is not None:
+                zombie, self.zombie = self.zombie, None
+                await zombie()  # the zombie's store lands between the owner's load and store
+            return await super().store_many(writes, ttl_s)
+
+    store = ZombieFirst()
+    owner, rec, _, reg = make(store=store)
+    zombie, zombie_rec, _, _ = make(store=store)
+    await owner.run([raw("z", 0)])
+    store.zombie = lambda: zombie.run([raw("z", 1)])
+    await owner.run([raw("z", 1), raw("z", 2), raw("z", 3, end=True)])
+    record = await stored(store, "z")
+    assert record is not None and (record.seq, record.ended, record.chunks) == (3, True, 4)
+    clean, clean_rec, clean_store, _ = make()
+    await clean.run([raw("c", 0), raw("c", 1), raw("c", 2), raw("c", 3, end=True)])
+    expected = await stored(clean_store, "c")
+    assert expected is not None and record.steps_seen == expected.steps_seen
+    final = [decode_prediction(p) for p in rec.predictions if decode_prediction(p).final][-1]
+    clean_final = next(decode_prediction(p) for p in clean_rec.predictions if decode_prediction(p).final)
+    assert max(abs(final.scores[k] - v) for k, v in clean_final.scores.items()) <= 1e-5
+    assert (
+        'rnnstream_events_total{model="sms-spam-lstm",outcome="fenced"} 1.0' in generate_latest(reg).decode()
+    )
+    assert [decode_prediction(p).seq for p in zombie_rec.predictions] == [1]

@@ -15,6 +15,11 @@ true by construction; this is the last line of defence for what they miss (a bug
   order (so per-stream order holds), down to single events; a single event that fails is tried once more
   (a transient failure that is no known outage must not cost it), and if it fails again it gets a
   ``processing_failed`` dead letter with the exception text.
+* **Fenced behind**: when the fence refuses a stream's write because another worker (one that lost the
+  partition but still finished a batch) stored an *older* seq than the one computed here, the stream's events
+  of this batch run again from the stored state (its earlier chunks are then duplicates), so no chunk is left
+  unapplied when the batch's offsets are committed. A refusal where the store is at or past the computed seq
+  needs nothing.
 * **Stopping** (SIGTERM, SIGINT): a stage in flight gets ``stop_grace_s`` to finish; a batch in an outage, or
   one that does not finish in time, makes the process exit with status 75 without committing, so the batch
   is redelivered to whichever worker takes the partition. A batch that finishes is committed as usual.
@@ -27,6 +32,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NoReturn, TypeVar
 
 from rnnstream.errors import StateCodecError, StateError
@@ -37,6 +43,8 @@ log = logging.getLogger("rnnstream.worker")
 
 #: The exit status of a worker stopped before its batch was stored (documented in docs/operations.md).
 EXIT_NOT_COMMITTED = 75
+#: How often a batch's streams run again when the fence keeps refusing writes behind the stored state.
+MAX_FENCE_RERUNS = 8
 
 _T = TypeVar("_T")
 
@@ -104,11 +112,23 @@ class BatchRunner:
             await self._isolate(batch, exc)
 
     async def _run_once(self, batch: Sequence[RawEvent]) -> None:
-        """The three stages, outages retried; any other failure is raised."""
+        """The three stages, outages retried; any other failure is raised. Streams whose write the fence
+        refused while the store was behind (another worker stored an older seq first) run again from the
+        stored state, so none of their chunks is left unapplied when the batch is committed."""
         processor = self.processor
-        prepared = await self._until_done("state", lambda: processor.prepare(batch), _state_outage)
-        await self._until_done("publish", lambda: processor.publish(prepared), _any)
-        await self._until_done("state", lambda: processor.store_state(prepared), _state_outage)
+        for _ in range(MAX_FENCE_RERUNS + 1):
+            prepared = await self._until_done("state", partial(processor.prepare, batch), _state_outage)
+            await self._until_done("publish", partial(processor.publish, prepared), _any)
+            await self._until_done("state", partial(processor.store_state, prepared), _state_outage)
+            if not prepared.behind:
+                return
+            again = {id(raw) for key in prepared.behind for raw in prepared.events[key]}
+            batch = [raw for raw in batch if id(raw) in again]
+            log.warning(
+                "the fence refused %d streams' writes behind them: running their events again",
+                len(prepared.behind),
+            )
+        raise StateError(f"{len(batch)} events still behind the stored state after {MAX_FENCE_RERUNS} reruns")
 
     async def _isolate(self, batch: Sequence[RawEvent], exc: Exception, *, again: bool = False) -> None:
         self.metrics.count_error("step")

@@ -101,6 +101,12 @@ class PreparedBatch:
     prediction_records: list[tuple[bytes, bytes]]
     dead_letter_records: list[tuple[bytes | None, bytes]]
     writes: list[StateWrite]
+    #: The batch's events of each stream whose state it computes, in batch order.
+    events: dict[StateKey, list[RawEvent]] = field(default_factory=dict)
+    #: After :meth:`BatchProcessor.store_state`: streams whose write the fence refused while the stored record
+    #: is behind the one computed here (another worker stored an older seq first); their events must run
+    #: again from the stored state, or the chunks after that seq would never be applied.
+    behind: list[StateKey] = field(default_factory=list)
 
 
 class BatchProcessor:
@@ -144,6 +150,7 @@ class BatchProcessor:
         self.metrics.batch_events.observe(len(batch))
         groups: dict[tuple[str, str], tuple[OnnxModel, list[AdmittedChunk]]] = {}
         originals: dict[int, RawEvent] = {}
+        events: dict[StateKey, list[RawEvent]] = {}
         for raw in batch:
             try:
                 event = decode_input_event(
@@ -156,6 +163,7 @@ class BatchProcessor:
                 continue
             groups.setdefault((model.name, model.version), (model, []))[1].append(chunk)
             originals[id(chunk)] = raw
+            events.setdefault(StateKey(model.name, model.version, chunk.stream_id), []).append(raw)
 
         keys = [
             StateKey(n, v, s)
@@ -188,6 +196,7 @@ class BatchProcessor:
             [(event_key(p.stream_id), encode_prediction(p)) for p in report.predictions],
             self._dead_letter_records(report.dead_letters),
             writes,
+            events,
         )
 
     async def publish(self, prepared: PreparedBatch) -> None:
@@ -204,7 +213,8 @@ class BatchProcessor:
                 self.metrics.count_dead_letter(d.reason.value)
 
     async def store_state(self, prepared: PreparedBatch) -> None:
-        """Store the new states, fenced, in one round trip; raises ``StateError`` when the store fails."""
+        """Store the new states, fenced, in one round trip; raises ``StateError`` when the store fails.
+        Fills ``prepared.behind`` with the streams whose events must run again."""
         writes, report = prepared.writes, prepared.report
         if writes:
             started = time.perf_counter()
@@ -214,6 +224,8 @@ class BatchProcessor:
                 if not res.applied:
                     report.fenced += 1
                     self.metrics.count_events(w.key.model, "fenced")
+                    if res.stored_seq is None or res.stored_seq < w.record.seq:
+                        prepared.behind.append(w.key)
                 elif w.record.ended:
                     self.active.forget(w.key.model, w.key.stream_id)
                 else:
