@@ -24,8 +24,8 @@ AUDIO_LIMITS = [
 TEXT_LIMITS = [
     "English SMS from the SMS Spam Collection v.1 (about 2011, UK and Singapore sources): spam styles of "
     "that time; newer spam (links to web shops, crypto, parcel scams) was not seen.",
-    "Reads the `words-v1` tokens (lower case, so shouting in capitals is not seen); unseen words fall into "
-    "shape classes and hash buckets, so two unseen words may share an embedding.",
+    "Reads the `words-v1` tokens (lower case, so shouting in capitals is not seen); a token outside the "
+    "vocabulary is known only by its shape class or hash bucket (or as <unk>), so unseen words look alike.",
     "The test split has 169 spam messages: one misclassified spam message moves recall by about 0.6 points.",
     "Not a safety filter: a false positive hides a real message; use the score, not only the label, where "
     "that matters.",
@@ -55,13 +55,19 @@ def build_card(
     recipe = f"{net['cell'].upper()} {net['layers']}x{net['hidden']}, {training['epochs']} epochs, seed {training['seed']}"
     if audio:
         recipe += f", input normalisation {net.get('norm', 'global')}"
+        if net.get("pool", "none") == "mean":
+            recipe += ", head on the last output and the running mean of the outputs"
         if report.get("augment"):
             recipe += ", augmented (speed 0.9-1.1, gain, noise at random SNR, time shift, SpecAugment masks)"
     else:
         buckets = ck.get("hash_buckets")
         recipe += f", embedding {net['embed_dim']}, vocabulary of {net['vocab_size']} ids"
+        if net.get("pool", "none") == "mean":
+            recipe += ", head on the last output and the running mean of the outputs"
         if buckets is not None:
-            recipe += f" (v2: shape classes and {buckets} hash buckets)"
+            recipe += " (v2: shape classes" + (
+                f" and {buckets} hash buckets)" if buckets else "; other unseen words <unk>)"
+            )
     weights = report["train"].get("class_weights")
     card: dict[str, Any] = {
         "summary": (
