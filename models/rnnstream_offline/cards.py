@@ -15,7 +15,7 @@ from typing import Any
 AUDIO_LIMITS = [
     "Ten English digit words (zero to nine), one isolated word per stream; anything else is still given one "
     "of the ten labels.",
-    "Trained on six speakers (FSDD v1.0.10), all recorded at 8 kHz in quiet rooms; the official test split has "
+    "Trained on six speakers (FSDD v1.0.10), all recorded at 8 kHz; the official test split has "
     "the same six speakers, so its accuracy overstates accuracy on a new voice: see speaker_independent.",
     "Augmentation (noise, gain, speed) widens what it tolerates, but it was not tested on real noisy, "
     "far-field, telephone or child speech.",

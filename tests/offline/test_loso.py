@@ -80,7 +80,14 @@ def test_loso_fold_trains_without_its_speaker_and_eval_reports_it(tiny_fsdd: Pat
     assert theo.training.metrics["accuracy"] == pytest.approx(report["folds"][1]["accuracy"])
 
 
-def test_loso_eval_refuses_models_that_are_not_folds(tiny_fsdd: Path) -> None:
+def test_loso_eval_refuses_models_that_are_not_folds(tiny_fsdd: Path, tmp_path: Path) -> None:
+    # The committed repository: fsdd-digits-lstm/2 was tested on all six speakers (the official split).
     res = runner.invoke(app, ["eval", str(REPOSITORY), "--loso", "--data", str(tiny_fsdd), "--json"])
+    assert res.exit_code == 2
+    assert "not on one speaker" in " ".join(res.output.split())
+    # Version 1 names no test speakers at all.
+    (tmp_path / "repo" / "fsdd-digits-lstm").mkdir(parents=True)
+    (tmp_path / "repo" / "fsdd-digits-lstm" / "1").symlink_to(REPOSITORY / "fsdd-digits-lstm" / "1")
+    res = runner.invoke(app, ["eval", str(tmp_path / "repo"), "--loso", "--data", str(tiny_fsdd), "--json"])
     assert res.exit_code == 2
     assert "not a leave-one-speaker-out fold" in " ".join(res.output.split())
