@@ -52,9 +52,10 @@ loso: setup
 		--run-dir $(LOSO)
 	$(BIN)/rnnstream eval $(LOSO)/folds --loso --data ../shared/data/fsdd --json > $(LOSO)/loso.json
 
-# The RNN/GRU/LSTM x 1/2-layer comparison of docs/models.md (twelve trainings, about an hour on 2 cores).
+# The RNN/GRU/LSTM x 1/2-layer comparison of docs/models.md: twelve trainings, plus six leave-one-speaker-out
+# folds for each audio cell (--loso; 48 trainings in all, a few hours on 2 cores).
 compare-cells: setup
-	$(BIN)/python -m rnnstream_offline.compare --data ../shared/data --out runs/compare
+	$(BIN)/python -m rnnstream_offline.compare --data ../shared/data --out runs/compare --loso
 
 AUDIO_V2_REPRODUCE := --reproduce "make loso train-models" \
 	--reproduce "rnnstream eval fsdd-digits-lstm:2 --data ../shared/data/fsdd --json" \

@@ -105,14 +105,33 @@ def measure(folder: Path, data: Path, checkpoint: Path) -> dict[str, Any]:
     }
 
 
+def _loso(req: TrainRequest, out: Path, data: Path, train: bool) -> dict[str, Any]:
+    """Leave-one-speaker-out figures of ``req``'s recipe from ``out/loso.json``, trained first if asked."""
+    from rnnstream.cli.models_cmd import loso_report
+    from rnnstream_offline.loso import train_loso
+
+    report_path = out / "loso.json"
+    if train and not report_path.exists():
+        folds = train_loso(req, out, progress=False)
+        report_path.write_text(json.dumps(loso_report(folds, data)) + "\n")
+    if not report_path.exists():
+        return {"loso_mean": None, "loso": None}
+    report = json.loads(report_path.read_text())
+    per = {f["speaker"]: f["accuracy"] for f in report["folds"]}
+    return {"loso_mean": report["mean_accuracy"] if len(per) == 6 else None, "loso": per}
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| task | cell | layers x hidden | test accuracy | spam F1 | parameters | ms / 10-step chunk, batch 1 "
-        "| batch 64 | state bytes / stream | training s |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        "| task | cell | layers x hidden | test accuracy | spam F1 | LOSO mean | parameters "
+        "| ms / 10-step chunk, batch 1 | batch 64 | state bytes / stream | training s |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r['task']} | {r['cell'].upper()} | {r['layers']}x{r['hidden']} | {r['accuracy']:.4f} | "
         + (f"{r['f1']:.4f}" if r["f1"] is not None else "–")
+        + " | "
+        + (f"{r['loso_mean']:.3f}" if r.get("loso_mean") is not None else "–")
         + f" | {r['parameters']:,} | {r['ms_per_10_step_chunk_batch1']:.3f} | "
         f"{r['ms_per_10_step_chunk_batch64']:.3f} | {r['state_bytes_per_stream']:,} | {r['train_duration_s']:.0f} |"
         for r in rows
@@ -132,6 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--audio-epochs", type=int, default=AUDIO.train.epochs)
     ap.add_argument("--text-epochs", type=int, default=TEXT.train.epochs)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--loso",
+        action="store_true",
+        help="audio: also train and score the six leave-one-speaker-out folds of each cell (six more trainings "
+        "each) into OUT/loso/CELL-LAYERS; folds already scored there are reused",
+    )
     ap.add_argument(
         "--remeasure",
         action="store_true",
@@ -169,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
                     ck = train_model(req, args.out / "runs" / name, progress=False)
                     folder = export_checkpoint(ck, args.out / "repository", version="1", force=True)
                 row = measure(folder, data, ck)
+                if task == "audio":
+                    row.update(_loso(req, args.out / "loso" / f"{cell}-{layers}", data, args.loso))
                 rows = [r for r in rows if r["model"] != row["model"]] + [row]
                 results_path.write_text(json.dumps(rows, indent=2) + "\n")
                 print(json.dumps(row), flush=True)
