@@ -22,8 +22,10 @@ AUDIO_LIMITS = [
     "The label is read after the last frame of the word; scores before the word ends are partial.",
 ]
 TEXT_LIMITS = [
-    "English SMS from the SMS Spam Collection v.1 (about 2011, UK and Singapore sources): spam styles of "
-    "that time; newer spam (links to web shops, crypto, parcel scams) was not seen.",
+    "English SMS from the SMS Spam Collection v.1 (about 2011): spam styles of that time; newer spam (links to "
+    "web shops, crypto, parcel scams) was not seen.",
+    "Most ham comes from Singaporean students (NUS SMS Corpus) and most spam from a UK forum (Grumbletext), so "
+    "part of what separates the classes may be dialect rather than spam.",
     "Reads the `words-v1` tokens (lower case, so shouting in capitals is not seen); a token outside the "
     "vocabulary is known only by its shape class or hash bucket (or as <unk>), so unseen words look alike.",
     "The test split has 169 spam messages: one misclassified spam message moves recall by about 0.6 points.",
