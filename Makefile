@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint typecheck unit chaos demo services-up services-down train-models clean
+.PHONY: setup test lint typecheck unit chaos demo services-up services-down train-models loso compare-cells clean
 
 setup:
 	@bash scripts/setup.sh
@@ -36,10 +36,36 @@ services-up: setup
 services-down: setup
 	$(BIN)/rnnstream services down
 
-# Retrain and republish the committed models (a few minutes on 2 CPU cores; needs ../shared/data).
-train-models: setup
+LOSO := runs/fsdd-digits-lstm-v2-loso
+
+# Retrain and republish the committed models (needs ../shared/data). Versions 1 take a few minutes on 2 CPU
+# cores; fsdd-digits-lstm/2 needs its leave-one-speaker-out folds first (six trainings, `make loso`), whose
+# figures go into its model card. See docs/models.md.
+train-models: setup loso
 	$(BIN)/rnnstream train --data ../shared/data/fsdd --version 1 --force
 	$(BIN)/rnnstream train --data ../shared/data/sms_spam_collection --version 1 --force
+	$(BIN)/rnnstream train --data ../shared/data/fsdd --augment --epochs 30 --threads 1 --no-publish \
+		--run-dir runs/fsdd-digits-lstm-v2
+	$(BIN)/rnnstream export runs/fsdd-digits-lstm-v2/checkpoint.pt --version 2 --force \
+		--loso-report $(LOSO)/loso.json $(AUDIO_V2_REPRODUCE)
+	$(BIN)/rnnstream train --data ../shared/data/sms_spam_collection --hash-buckets 0 --spam-weight 2.5 \
+		--epochs 12 --threads 1 --version 2 --force
+
+# Leave-one-speaker-out folds of the fsdd-digits-lstm/2 recipe (six trainings of a few minutes each on 2
+# cores), scored per held-out speaker into $(LOSO)/loso.json.
+loso: setup
+	$(BIN)/rnnstream train --data ../shared/data/fsdd --loso --augment --epochs 30 --threads 1 --quiet \
+		--run-dir $(LOSO)
+	$(BIN)/rnnstream eval $(LOSO)/folds --loso --data ../shared/data/fsdd --json > $(LOSO)/loso.json
+
+# The RNN/GRU/LSTM x 1/2-layer comparison of docs/models.md: twelve trainings, plus six leave-one-speaker-out
+# folds for each audio cell (--loso; 48 trainings in all, a few hours on 2 cores).
+compare-cells: setup
+	$(BIN)/python -m rnnstream_offline.compare --data ../shared/data --out runs/compare --loso
+
+AUDIO_V2_REPRODUCE := --reproduce "make loso train-models" \
+	--reproduce "rnnstream eval fsdd-digits-lstm:2 --data ../shared/data/fsdd --json" \
+	--reproduce "rnnstream eval $(LOSO)/folds --loso --data ../shared/data/fsdd"
 
 clean:
 	rm -rf $(VENV) var runs .pytest_cache .mypy_cache .ruff_cache

@@ -12,8 +12,11 @@ REPOSITORY = ROOT / "models" / "repository"
 SHARED_DATA = Path(os.environ.get("RNNSTREAM_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FSDD = SHARED_DATA / "fsdd"
 SMS = SHARED_DATA / "sms_spam_collection"
-AUDIO_MODEL = REPOSITORY / "fsdd-digits-lstm" / "1"
-TEXT_MODEL = REPOSITORY / "sms-spam-lstm" / "1"
+# The versions the worker serves by default (the latest) and the first ones, which must still load and work.
+AUDIO_MODEL = REPOSITORY / "fsdd-digits-lstm" / "2"
+TEXT_MODEL = REPOSITORY / "sms-spam-lstm" / "2"
+AUDIO_MODEL_V1 = REPOSITORY / "fsdd-digits-lstm" / "1"
+TEXT_MODEL_V1 = REPOSITORY / "sms-spam-lstm" / "1"
 
 
 def require_shared() -> None:

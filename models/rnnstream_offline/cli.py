@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -37,6 +39,56 @@ def train(
         int, typer.Option(help="Random seed; the same seed on the same machine gives the same model.")
     ] = 0,
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 2,
+    dropout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Dropout between layers and before the head.")
+    ] = 0.2,
+    augment: Annotated[
+        bool,
+        typer.Option(
+            help="Audio: augment training batches (speed perturbation, gain, noise at random SNR, time shift, "
+            "SpecAugment masks; rnnstream_offline.augment)."
+        ),
+    ] = False,
+    norm: Annotated[
+        str,
+        typer.Option(
+            help="Audio input normalisation in the graph: global (training mean/std) or running (also the "
+            "stream's own running mean, carried as state)."
+        ),
+    ] = "global",
+    pool: Annotated[
+        str,
+        typer.Option(
+            help="none, or mean: the head also reads the running mean of the top layer's outputs (carried as "
+            "state), not only the last output."
+        ),
+    ] = "none",
+    hash_buckets: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Text: vocabulary v2 (shape classes for numbers, currency, emoji, punctuation; unseen words "
+            "hashed into this many buckets). Default: v1 (unseen words are <unk>).",
+        ),
+    ] = None,
+    token_dropout: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Text: share of known tokens shown as unseen while training."),
+    ] = 0.0,
+    spam_weight: Annotated[
+        float, typer.Option(min=0.0, help="Text: loss weight of the spam class (ham is 1).")
+    ] = 1.0,
+    loso: Annotated[
+        bool,
+        typer.Option(
+            "--loso",
+            help="Audio: train leave-one-speaker-out folds instead of one model (into --run-dir, default "
+            "runs/NAME-loso; nothing is published); score them with `rnnstream eval RUN_DIR/folds --loso`.",
+        ),
+    ] = False,
+    fold: Annotated[
+        list[str] | None, typer.Option(help="With --loso: only these held-out speakers (repeatable).")
+    ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Where checkpoint.pt and report.json go (default: runs/NAME).")
     ] = None,
@@ -48,36 +100,73 @@ def train(
     ] = DEFAULT_REPOSITORY,
     version: Annotated[str | None, typer.Option(help="Version to publish as (default: next free).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing version.")] = False,
+    loso_report: Annotated[
+        Path | None,
+        typer.Option(help="Model card: JSON of `rnnstream eval FOLDS --loso --json` for this recipe."),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train an RNN/GRU/LSTM classifier on FSDD (spoken digits) or the SMS Spam Collection, then export it to
     ONNX with explicit state, verify it against PyTorch and chunked-vs-whole, and publish it."""
     _need_torch()
     from rnnstream.datasets import detect
+    from rnnstream_offline.augment import AudioAugmentConfig
     from rnnstream_offline.pipeline import TrainRequest, export_checkpoint, train_model
     from rnnstream_offline.training import TrainConfig
 
     if cell not in ("rnn", "gru", "lstm"):
         raise typer.BadParameter("cell must be rnn, gru or lstm", param_hint="--cell")
+    if pool not in ("none", "mean"):
+        raise typer.BadParameter("pool must be none or mean", param_hint="--pool")
+    if norm not in ("global", "running"):
+        raise typer.BadParameter("norm must be global or running", param_hint="--norm")
     task: Literal["audio", "text"] = detect(data)
+    if loso and task != "audio":
+        raise typer.BadParameter("leave-one-speaker-out is for FSDD (audio)", param_hint="--loso")
     name = name or (f"fsdd-digits-{cell}" if task == "audio" else f"sms-spam-{cell}")
     cfg = TrainConfig(
-        epochs=epochs or (20 if task == "audio" else 12), batch_size=batch_size, lr=lr, seed=seed
+        epochs=epochs or (20 if task == "audio" else 12),
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        class_weights=(1.0, spam_weight) if task == "text" and spam_weight != 1.0 else None,
     )
     req = TrainRequest(
         task=task,
         data_dir=data,
         name=name,
-        cell=cell,
+        cell=cell,  # type: ignore[arg-type]
         layers=layers,
         hidden=hidden,
-        train=cfg,  # type: ignore[arg-type]
+        dropout=dropout,
+        train=cfg,
         threads=threads,
+        norm=norm,  # type: ignore[arg-type]
+        pool=pool,  # type: ignore[arg-type]
+        augment=AudioAugmentConfig() if augment and task == "audio" else None,
+        hash_buckets=hash_buckets if task == "text" else None,
+        token_dropout=token_dropout if task == "text" else 0.0,
     )
+    if loso:
+        from rnnstream.cli.models_cmd import _evaluate_loso
+        from rnnstream_offline.loso import train_loso
+
+        folds = train_loso(req, run_dir or Path("runs") / f"{name}-loso", fold or (), progress=not quiet)
+        typer.echo(f"fold models: {folds}")
+        _evaluate_loso(folds, data, as_json=False)
+        return
     ck = train_model(req, run_dir or Path("runs") / name, progress=not quiet)
     typer.echo(f"checkpoint: {ck}")
     if publish:
-        folder = export_checkpoint(ck, repository, version=version, force=force)
+        command = shlex.join(["rnnstream", *sys.argv[1:]]) if sys.argv[1:2] == ["train"] else ""
+        folder = export_checkpoint(
+            ck,
+            repository,
+            version=version,
+            force=force,
+            loso_report=loso_report,
+            reproduce=[command] if command else [],
+        )
         typer.echo(f"published: {folder}")
 
 
@@ -91,6 +180,13 @@ def export(
     ] = None,
     version: Annotated[str | None, typer.Option(help="Version to publish as (default: next free).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing version.")] = False,
+    loso_report: Annotated[
+        Path | None,
+        typer.Option(help="Model card: JSON of `rnnstream eval FOLDS --loso --json` for this recipe."),
+    ] = None,
+    reproduce: Annotated[
+        list[str] | None, typer.Option(help="Model card: a command that rebuilds or scores it (repeatable).")
+    ] = None,
 ) -> None:
     """Export a checkpoint to ONNX, verify it (ONNX Runtime vs PyTorch, chunked vs whole, padded batch vs
     alone; all within 1e-5) and publish it. A model that fails verification is not published."""
@@ -99,7 +195,15 @@ def export(
     from rnnstream_offline.verify import VerificationError
 
     try:
-        folder = export_checkpoint(checkpoint, repository, version=version, force=force, name=name)
+        folder = export_checkpoint(
+            checkpoint,
+            repository,
+            version=version,
+            force=force,
+            name=name,
+            loso_report=loso_report,
+            reproduce=reproduce or (),
+        )
     except (VerificationError, FileExistsError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -26,6 +26,13 @@ class NetworkConfig:
     n_mels: int = 40  # audio
     vocab_size: int = 0  # text
     embed_dim: int = 64  # text
+    # audio: "global" subtracts the training mean; "running" also subtracts the stream's own running mean so
+    # far (shrunk towards zero by ``norm_prior_frames`` frames), carried as an extra state tensor ``norm``.
+    norm: Literal["global", "running"] = "global"
+    norm_prior_frames: float = 10.0
+    # "mean": the head also reads the running mean of the top layer's outputs so far (carried as an extra
+    # state tensor ``pool``), not only the last output.
+    pool: Literal["none", "mean"] = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,35 +60,101 @@ class RecurrentClassifier(nn.Module):
             in_size, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
         )
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden, cfg.classes)
+        self.head = nn.Linear(cfg.hidden * (2 if cfg.pool == "mean" else 1), cfg.classes)
 
     def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per-mel-bin statistics of the training frames (audio); baked into the exported graph."""
         self.feature_mean.copy_(mean)
         self.feature_inv_std.copy_(1.0 / std.clamp_min(1e-3))
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def running_norm(self) -> bool:
+        return self.cfg.task == "audio" and self.cfg.norm == "running"
+
+    def embed(
+        self, x: torch.Tensor, norm: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Network input and, with running normalisation, the new ``norm`` state ``[1, batch, n_mels + 1]``
+        (the running mean of the centred frames, then the frames seen), from ``norm`` (None: a fresh stream).
+
+        Steps past a row's length are not masked here: they only change outputs that are never read (the
+        ONNX graph masks them when it computes the state it returns)."""
         if self.embedding is not None:
-            return self.embedding(x)
-        return (x - self.feature_mean) * self.feature_inv_std
+            return self.embedding(x), None
+        centred = x - self.feature_mean
+        if not self.running_norm:
+            return centred * self.feature_inv_std, None
+        if norm is None:
+            norm = torch.zeros(1, x.shape[0], self.cfg.n_mels + 1)
+        running, new = running_mean(centred, norm, self.cfg.norm_prior_frames)
+        return (centred - running) * self.feature_inv_std, new
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits after each row's last valid step (training and evaluation)."""
-        packed = pack_padded_sequence(self.embed(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        inputs, _ = self.embed(x)
+        packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.rnn(packed)
         padded, _ = pad_packed_sequence(out, batch_first=True)
-        last = padded[torch.arange(len(lengths)), lengths - 1]
+        rows = torch.arange(len(lengths))
+        last = padded[rows, lengths - 1]
+        if self.cfg.pool == "mean":  # padded steps are zeros, so the sum up to the length is the valid sum
+            mean = torch.cumsum(padded, dim=1)[rows, lengths - 1] / lengths[:, None].to(padded.dtype)
+            last = torch.cat([last, mean], dim=1)
         return self.head(self.drop(last))
+
+    def extra_states(self) -> dict[str, int]:
+        """State tensors besides the cell's, ``[1, batch, width]``: name → width (running means + count)."""
+        out = {}
+        if self.running_norm:
+            out["norm"] = self.cfg.n_mels + 1
+        if self.cfg.pool == "mean":
+            out["pool"] = self.cfg.hidden + 1
+        return out
+
+    def state_names(self) -> list[str]:
+        """The state tensors, in the order of ``zero_state``: ``h`` (, ``c``) (, ``norm``) (, ``pool``)."""
+        return ["h"] + (["c"] if self.cfg.cell == "lstm" else []) + list(self.extra_states())
 
     def zero_state(self, batch: int) -> tuple[torch.Tensor, ...]:
         h = torch.zeros(self.cfg.layers, batch, self.cfg.hidden)
-        return (h, h.clone()) if self.cfg.cell == "lstm" else (h,)
+        state = (h, h.clone()) if self.cfg.cell == "lstm" else (h,)
+        return (*state, *(torch.zeros(1, batch, w) for w in self.extra_states().values()))
+
+    def random_state(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """A plausible non-zero state (for export checks): cell state ~ N(0, 0.25), running means ~ N(0, 1)
+        with 1-50 steps seen."""
+        cell = [0.5 * torch.randn(t.shape, generator=generator) for t in self.zero_state(batch)[:2]]
+        cell = cell[: 2 if self.cfg.cell == "lstm" else 1]
+        extra = []
+        for w in self.extra_states().values():
+            t = torch.randn(1, batch, w, generator=generator)
+            t[..., -1] = torch.randint(1, 51, (1, batch), generator=generator).to(t.dtype)
+            extra.append(t)
+        return (*cell, *extra)
 
     def forward_steps(
         self, x: torch.Tensor, state: tuple[torch.Tensor, ...]
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Per-step logits ``[batch, time, classes]`` and the new state: the reference for the ONNX graph."""
-        st: Any = state if self.cfg.cell == "lstm" else state[0]
-        out, new = self.rnn(self.embed(x), st)
+        named = dict(zip(self.state_names(), state, strict=True))
+        inputs, norm = self.embed(x, named.get("norm"))
+        st: Any = (named["h"], named["c"]) if self.cfg.cell == "lstm" else named["h"]
+        out, new = self.rnn(inputs, st)
         new_state = tuple(new) if self.cfg.cell == "lstm" else (new,)
+        if norm is not None:
+            new_state = (*new_state, norm)
+        if self.cfg.pool == "mean":
+            pooled, pool = running_mean(out, named["pool"], 0.0)
+            return self.head(torch.cat([out, pooled], dim=-1)), (*new_state, pool)
         return self.head(out), new_state
+
+
+def running_mean(x: torch.Tensor, state: torch.Tensor, prior: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Running mean over time of ``x`` [batch, time, width] continuing ``state`` [1, batch, width + 1] (the
+    mean so far, then the steps seen), shrunk towards zero by ``prior`` steps: the mean after each step and
+    the new state (the ONNX graph builds the same, ``onnx_graph._running_mean_nodes``)."""
+    mean0, seen0 = state[0, :, None, :-1], state[0, :, None, -1:]  # [batch, 1, width], [batch, 1, 1]
+    steps = torch.arange(1, x.shape[1] + 1, dtype=x.dtype)[None, :, None]
+    running = (mean0 * (prior + seen0) + torch.cumsum(x, dim=1)) / (prior + seen0 + steps)
+    new = torch.cat([running[:, -1], (seen0 + x.shape[1])[:, 0]], dim=1)[None]
+    return running, new

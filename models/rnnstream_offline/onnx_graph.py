@@ -11,6 +11,8 @@ Signature: see docs/architecture.md ("The model contract").
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 import torch
@@ -41,6 +43,8 @@ def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
         inits.append(numpy_helper.from_array(value, name))
         return name
 
+    const("axis0", np.array([0], np.int64))
+    const("axis1", np.array([1], np.int64))
     if cfg.task == "text":
         x_in = helper.make_tensor_value_info("x", TensorProto.INT64, ["batch", "time"])
         nodes.append(helper.make_node("Gather", [const("embedding", sd["embedding.weight"]), "x"], ["emb"]))
@@ -48,17 +52,23 @@ def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
     else:
         x_in = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", cfg.n_mels])
         nodes.append(helper.make_node("Sub", ["x", const("feature_mean", sd["feature_mean"])], ["centred"]))
+        if model.running_norm:
+            nodes.extend(
+                _running_mean_nodes("rn_", "centred", "norm", cfg.n_mels, cfg.norm_prior_frames, const)
+            )
+            nodes.append(helper.make_node("Sub", ["centred", "rn_running"], ["normalised"]))
+            scaled_in = "normalised"
+        else:
+            scaled_in = "centred"
         nodes.append(
-            helper.make_node("Mul", ["centred", const("feature_inv_std", sd["feature_inv_std"])], ["norm"])
+            helper.make_node("Mul", [scaled_in, const("feature_inv_std", sd["feature_inv_std"])], ["scaled"])
         )
-        seq_input = "norm"
+        seq_input = "scaled"
     nodes.append(helper.make_node("Transpose", [seq_input], ["layer0_in"], perm=[1, 0, 2]))
 
     lstm = cfg.cell == "lstm"
     state_names = ["h", "c"] if lstm else ["h"]
     gates = len(_GATE_ORDER[cfg.cell])
-    const("axis0", np.array([0], np.int64))
-    const("axis1", np.array([1], np.int64))
     layer_in, h_outs, c_outs = "layer0_in", [], []
     for layer in range(L):
         w = _reorder(sd[f"rnn.weight_ih_l{layer}"], cfg.cell, H)[None]
@@ -96,16 +106,24 @@ def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
     if lstm:
         nodes.append(helper.make_node("Concat", c_outs, ["c_out"], axis=0))
     nodes.append(helper.make_node("Transpose", [layer_in], ["top"], perm=[1, 0, 2]))
-    nodes.append(helper.make_node("MatMul", ["top", const("head_w", sd["head.weight"].T.copy())], ["proj"]))
+    head_in = "top"
+    if cfg.pool == "mean":
+        nodes.extend(_running_mean_nodes("pl_", "top", "pool", H, 0.0, const))
+        nodes.append(helper.make_node("Concat", ["top", "pl_running"], ["top_pooled"], axis=-1))
+        head_in = "top_pooled"
+    nodes.append(helper.make_node("MatMul", [head_in, const("head_w", sd["head.weight"].T.copy())], ["proj"]))
     nodes.append(helper.make_node("Add", ["proj", const("head_b", sd["head.bias"])], ["logits"]))
 
-    state_type = ["layers_" + str(L), "batch", H]
     inputs_vi = [x_in, helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"])]
     outputs_vi = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "time", C])]
     for s in state_names:
         inputs_vi.append(helper.make_tensor_value_info(s, TensorProto.FLOAT, [L, "batch", H]))
         outputs_vi.append(helper.make_tensor_value_info(f"{s}_out", TensorProto.FLOAT, [L, "batch", H]))
-    del state_type
+    for extra, width in model.extra_states().items():
+        inputs_vi.append(helper.make_tensor_value_info(extra, TensorProto.FLOAT, [1, "batch", width]))
+        outputs_vi.append(
+            helper.make_tensor_value_info(f"{extra}_out", TensorProto.FLOAT, [1, "batch", width])
+        )
     graph = helper.make_graph(nodes, f"rnnstream_{cfg.task}_{cfg.cell}", inputs_vi, outputs_vi, inits)
     proto = helper.make_model(
         graph,
@@ -116,3 +134,59 @@ def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
     proto.ir_version = 8
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _running_mean_nodes(
+    p: str,
+    x: str,
+    state: str,
+    width: int,
+    prior: float,
+    const: Callable[[str, np.ndarray], str],
+) -> list[onnx.NodeProto]:
+    """Running mean over time of ``x`` [batch, time, width], carried in ``state`` [1, batch, width + 1] (the
+    mean so far, then the steps seen), shrunk towards zero by ``prior`` steps. Outputs ``{p}running``
+    [batch, time, width] (the mean after each step) and ``{state}_out`` (the state after each row's last
+    *valid* step: padded steps are masked out)."""
+    mk = helper.make_node
+    const(f"{p}k", np.array(prior, np.float32))
+    const(f"{p}one", np.array(1.0, np.float32))
+    const(f"{p}zero_i", np.array(0, np.int64))
+    const(f"{p}one_i", np.array(1, np.int64))
+    const(f"{p}one_1d", np.array([1], np.int64))
+    const(f"{p}last_1d", np.array([-1], np.int64))
+    const(f"{p}split", np.array([width, 1], np.int64))
+    return [
+        mk("Squeeze", [state, "axis0"], [f"{p}state"]),  # [batch, width + 1]
+        mk("Split", [f"{p}state", f"{p}split"], [f"{p}mean0", f"{p}seen0"], axis=1),  # [b, W], [b, 1]
+        mk("Add", [f"{p}seen0", f"{p}k"], [f"{p}weight0"]),  # k + steps seen before: [b, 1]
+        mk("Mul", [f"{p}mean0", f"{p}weight0"], [f"{p}sum0"]),  # [b, W]
+        mk("Unsqueeze", [f"{p}sum0", "axis1"], [f"{p}sum0_t"]),  # [b, 1, W]
+        mk("Unsqueeze", [f"{p}weight0", "axis1"], [f"{p}weight0_t"]),  # [b, 1, 1]
+        mk("Shape", [x], [f"{p}shape"]),
+        mk("Gather", [f"{p}shape", f"{p}one_i"], [f"{p}time_i"], axis=0),  # scalar int64
+        mk("Cast", [f"{p}time_i"], [f"{p}time"], to=TensorProto.FLOAT),
+        mk("Add", [f"{p}time", f"{p}one"], [f"{p}limit"]),
+        mk("Range", [f"{p}one", f"{p}limit", f"{p}one"], [f"{p}steps"]),  # 1..T: [T]
+        mk("Unsqueeze", [f"{p}steps", "axis1"], [f"{p}steps_1"]),  # [T, 1]
+        mk("Add", [f"{p}weight0_t", f"{p}steps_1"], [f"{p}weight_t"]),  # [b, T, 1]
+        mk("CumSum", [x, f"{p}one_i"], [f"{p}cumsum"]),  # [b, T, W]
+        mk("Add", [f"{p}sum0_t", f"{p}cumsum"], [f"{p}sum_t"]),
+        mk("Div", [f"{p}sum_t", f"{p}weight_t"], [f"{p}running"]),
+        # State after each row's last valid step.
+        mk("Range", [f"{p}zero_i", f"{p}time_i", f"{p}one_i"], [f"{p}index"]),  # 0..T-1
+        mk("Unsqueeze", ["lengths", "axis1"], [f"{p}len_col"]),  # [b, 1] int32
+        mk("Cast", [f"{p}len_col"], [f"{p}len_i"], to=TensorProto.INT64),
+        mk("Less", [f"{p}index", f"{p}len_i"], [f"{p}valid"]),  # [b, T]
+        mk("Cast", [f"{p}valid"], [f"{p}valid_f"], to=TensorProto.FLOAT),
+        mk("Unsqueeze", [f"{p}valid_f", f"{p}last_1d"], [f"{p}mask"]),  # [b, T, 1]
+        mk("Mul", [x, f"{p}mask"], [f"{p}masked"]),
+        mk("ReduceSum", [f"{p}masked", f"{p}one_1d"], [f"{p}sum_valid"], keepdims=0),  # [b, W]
+        mk("Add", [f"{p}sum0", f"{p}sum_valid"], [f"{p}sum_out"]),
+        mk("Cast", [f"{p}len_i"], [f"{p}len_f"], to=TensorProto.FLOAT),  # [b, 1]
+        mk("Add", [f"{p}seen0", f"{p}len_f"], [f"{p}seen_out"]),
+        mk("Add", [f"{p}seen_out", f"{p}k"], [f"{p}weight_out"]),
+        mk("Div", [f"{p}sum_out", f"{p}weight_out"], [f"{p}mean_out"]),
+        mk("Concat", [f"{p}mean_out", f"{p}seen_out"], [f"{p}state_out"], axis=1),
+        mk("Unsqueeze", [f"{p}state_out", "axis0"], [f"{state}_out"]),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -10,15 +11,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from rnnstream.datasets import FSDD_LABELS, SMS_LABELS
+from rnnstream.datasets import FSDD_LABELS, SMS_LABELS, fsdd_speaker_split, fsdd_split
 from rnnstream.evaluation import classification_metrics
 from rnnstream.features.text import Vocabulary
 from rnnstream.repository.manifest import LogMelConfig, TextConfig
-from rnnstream_offline.data import prepare_audio, prepare_text
+from rnnstream_offline.augment import AudioAugmentConfig, AugmentedAudio
+from rnnstream_offline.cards import build_card, load_loso_report
+from rnnstream_offline.data import prepare_audio_examples, prepare_text, token_dropout
 from rnnstream_offline.networks import Cell, NetworkConfig, RecurrentClassifier
 from rnnstream_offline.onnx_graph import build_onnx
 from rnnstream_offline.publish import publish
-from rnnstream_offline.training import TrainConfig, fit, predict_labels
+from rnnstream_offline.training import Augment, TrainConfig, fit, predict_labels
 from rnnstream_offline.verify import verify_export
 
 CHECKPOINT_FORMAT = "rnnstream-checkpoint-v1"
@@ -43,6 +46,13 @@ class TrainRequest:
     dropout: float = 0.2
     train: TrainConfig = field(default_factory=TrainConfig)
     threads: int = 2
+    norm: Literal["global", "running"] = "global"  # audio: input normalisation (see NetworkConfig)
+    pool: Literal["none", "mean"] = "none"  # the head also reads the running mean of the outputs
+    augment: AudioAugmentConfig | None = None  # audio: training-time augmentation (None: as recorded)
+    held_out_speaker: str | None = None  # audio: a leave-one-speaker-out fold instead of the official split
+    hash_buckets: int | None = None  # text: vocabulary v2 with shape classes and this many hash buckets
+    token_dropout: float = 0.0  # text: share of known tokens replaced by their fallback id while training
+    embed_dim: int = 64  # text
 
 
 def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path:
@@ -51,10 +61,22 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
     torch.set_num_threads(req.threads)
     features: LogMelConfig | None = None
     vocab: Vocabulary | None = None
+    augment: Augment | None = None
+    speakers: tuple[list[str], list[str]] | None = None
     if req.task == "audio":
         features = LogMelConfig()
-        train = prepare_audio(req.data_dir, "train", features, progress)
-        test = prepare_audio(req.data_dir, "test", features, progress)
+        if req.held_out_speaker is None:
+            train_ex, test_ex = fsdd_split(req.data_dir, "train"), fsdd_split(req.data_dir, "test")
+            split = "official: index 0-4 test, 5-49 train (all six speakers in both)"
+        else:
+            train_ex = fsdd_speaker_split(req.data_dir, req.held_out_speaker, "train")
+            test_ex = fsdd_speaker_split(req.data_dir, req.held_out_speaker, "test")
+            split = (
+                f"leave-one-speaker-out: test = every recording of {req.held_out_speaker}, train = the others"
+            )
+        speakers = (sorted({e.speaker for e in train_ex}), sorted({e.speaker for e in test_ex}))
+        train = prepare_audio_examples(train_ex, features, progress, "features (train)")
+        test = prepare_audio_examples(test_ex, features, progress, "features (test)")
         labels, positive = FSDD_LABELS, None
         net = NetworkConfig(
             task="audio",
@@ -64,9 +86,11 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
             layers=req.layers,
             dropout=req.dropout,
             n_mels=features.n_mels,
+            norm=req.norm,
+            pool=req.pool,
         )
     else:
-        train, vocab = prepare_text(req.data_dir, "train", None)
+        train, vocab = prepare_text(req.data_dir, "train", None, hash_buckets=req.hash_buckets)
         test, _ = prepare_text(req.data_dir, "test", vocab)
         labels, positive = SMS_LABELS, "spam"
         net = NetworkConfig(
@@ -77,22 +101,29 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
             layers=req.layers,
             dropout=req.dropout,
             vocab_size=len(vocab),
+            embed_dim=req.embed_dim,
+            pool=req.pool,
         )
+        if req.token_dropout > 0:
+            augment = token_dropout(train, req.token_dropout)
     torch.manual_seed(req.train.seed)
     model = RecurrentClassifier(net)
     if features is not None:
         frames = np.concatenate(train.x)
-        model.set_normalisation(torch.from_numpy(frames.mean(0)), torch.from_numpy(frames.std(0)))
-    history = fit(model, train.x, train.y, test.x, test.y, req.train, progress)
+        mean = frames.mean(0)
+        model.set_normalisation(torch.from_numpy(mean), torch.from_numpy(frames.std(0)))
+        if req.augment is not None:
+            augment = AugmentedAudio([e.path for e in train_ex], features, req.augment, fill=mean).draw
+    history = fit(model, train.x, train.y, test.x, test.y, req.train, progress, augment=augment)
     predicted = predict_labels(model, test.x)
     metrics = classification_metrics(test.y, predicted, labels, positive)
     training_info = {
         "dataset": "Free Spoken Digit Dataset v1.0.10" if req.task == "audio" else "SMS Spam Collection v.1",
         "attribution": FSDD_ATTRIBUTION if req.task == "audio" else SMS_ATTRIBUTION,
         "license": "CC BY-SA 4.0" if req.task == "audio" else "CC BY 4.0",
-        "split": "official: index 0-4 test, 5-49 train"
-        if req.task == "audio"
-        else "split_suggested.tsv (80/20)",
+        "split": split if req.task == "audio" else "split_suggested.tsv (80/20)",
+        "train_speakers": speakers[0] if speakers else None,
+        "test_speakers": speakers[1] if speakers else None,
         "n_train": len(train.x),
         "n_test": len(test.x),
         "epochs": req.train.epochs,
@@ -107,6 +138,7 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
         "name": req.name,
         "network": net.to_dict(),
         "train": asdict(req.train),
+        "augment": req.augment.to_dict() if req.augment else None,
         "history": history.epochs,
         "test": metrics,
         "training": training_info,
@@ -124,6 +156,7 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
         "positive_label": positive,
         "features": features.model_dump() if features else None,
         "vocabulary": vocab.tokens if vocab else None,
+        "hash_buckets": vocab.hash_buckets if vocab else None,
         "training": training_info,
         "report": report,
         "verification_inputs": [test.x[int(i)] for i in picks],
@@ -140,8 +173,12 @@ def export_checkpoint(
     version: str | None = None,
     force: bool = False,
     name: str | None = None,
+    loso_report: Path | None = None,
+    reproduce: Sequence[str] = (),
 ) -> Path:
-    """Build the ONNX graph, verify it, and publish it; returns the model folder."""
+    """Build the ONNX graph, verify it, and publish it with a model card (``cards.build_card``: the
+    checkpoint's test figures, the leave-one-speaker-out figures of ``loso_report`` when given, the
+    ``reproduce`` commands); returns the model folder."""
     ck: dict[str, Any] = torch.load(checkpoint_path, weights_only=False)
     if ck.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{checkpoint_path} is not an rnnstream checkpoint")
@@ -151,14 +188,13 @@ def export_checkpoint(
     model.eval()
     proto = build_onnx(model)
     verification = verify_export(model, proto, ck["verification_inputs"])
-    lstm = net.cell == "lstm"
-    state_names = ["h", "c"] if lstm else ["h"]
+    state_shapes = {s: (net.layers, net.hidden) for s in model.state_names()}
+    state_shapes.update({s: (1, width) for s, width in model.extra_states().items()})
     x_spec = (
         {"name": "x", "role": "features", "dtype": "float32", "shape": ["batch", "time", net.n_mels]}
         if net.task == "audio"
         else {"name": "x", "role": "tokens", "dtype": "int64", "shape": ["batch", "time"]}
     )
-    state_shape = [net.layers, "batch", net.hidden]
     fields: dict[str, Any] = {
         "name": name or ck["name"],
         "task": net.task,
@@ -169,25 +205,28 @@ def export_checkpoint(
         "layers": net.layers,
         "hidden_size": net.hidden,
         "inputs": [x_spec, {"name": "lengths", "role": "lengths", "dtype": "int32", "shape": ["batch"]}]
-        + [{"name": s, "role": "state", "dtype": "float32", "shape": state_shape} for s in state_names],
+        + [
+            {"name": s, "role": "state", "dtype": "float32", "shape": [n, "batch", w]}
+            for s, (n, w) in state_shapes.items()
+        ],
         "outputs": [
             {"name": "logits", "role": "logits", "dtype": "float32", "shape": ["batch", "time", net.classes]}
         ]
         + [
-            {"name": f"{s}_out", "role": "state", "dtype": "float32", "shape": state_shape}
-            for s in state_names
+            {"name": f"{s}_out", "role": "state", "dtype": "float32", "shape": [n, "batch", w]}
+            for s, (n, w) in state_shapes.items()
         ],
         "state": [
-            {"input": s, "output": f"{s}_out", "layers": net.layers, "hidden": net.hidden}
-            for s in state_names
+            {"input": s, "output": f"{s}_out", "layers": n, "hidden": w} for s, (n, w) in state_shapes.items()
         ],
         "features": ck["features"],
         "training": ck["training"],
         "verification": verification.model_dump(),
+        "card": build_card(ck, loso=load_loso_report(loso_report), reproduce=reproduce),
     }
     extra = {}
     if ck["vocabulary"] is not None:
-        vocab = Vocabulary(ck["vocabulary"])
+        vocab = Vocabulary(ck["vocabulary"], hash_buckets=ck.get("hash_buckets"))
         fields["text"] = TextConfig(vocabulary_size=len(vocab)).model_dump()
         extra["vocab.json"] = lambda d: vocab.save(d / "vocab.json")
     report = ck["report"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +26,11 @@ class TrainConfig:
     clip_norm: float = 1.0
     seed: int = 0
     feature_noise: float = 0.0  # std of Gaussian noise added to normalised audio features while training
+    class_weights: tuple[float, ...] | None = None  # loss weight per class (None: all 1)
+
+
+# Draws the training inputs of a batch (augmented audio, token dropout): indices, rng -> sequences.
+Augment = Callable[[Sequence[int], np.random.Generator], list[NDArray[np.generic]]]
 
 
 @dataclass
@@ -76,9 +81,10 @@ def fit(
     test_y: Sequence[int],
     cfg: TrainConfig,
     progress: bool = True,
+    augment: Augment | None = None,
 ) -> History:
-    """Train with Adam and a cosine schedule; log loss and accuracies each epoch (the test figure is reported,
-    never used to choose a model)."""
+    """Train with AdamW and a one-cycle schedule; log loss and accuracies each epoch (the test figure is
+    reported, never used to choose a model). ``augment`` draws each batch's inputs instead of ``train_x``."""
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -86,7 +92,8 @@ def fit(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
     )
-    loss_fn = nn.CrossEntropyLoss()
+    weights = torch.tensor(cfg.class_weights, dtype=torch.float32) if cfg.class_weights else None
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
     y_all = torch.tensor(train_y, dtype=torch.int64)
     hist = History()
     started = time.perf_counter()
@@ -98,7 +105,8 @@ def fit(
             batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress, leave=False
         )
         for idx in bar:
-            x, lengths = pad_batch([train_x[i] for i in idx])
+            drawn = augment(idx.tolist(), rng) if augment else [train_x[i] for i in idx]
+            x, lengths = pad_batch(drawn)
             if cfg.feature_noise > 0 and x.is_floating_point():
                 x = x + cfg.feature_noise * torch.randn_like(x) / model.feature_inv_std
             y = y_all[idx]

@@ -37,10 +37,11 @@ def _run(
     lengths: NDArray[np.int32],
     state: list[NDArray[np.float32]],
 ) -> list[NDArray[np.float32]]:
-    feeds: dict[str, NDArray[np.generic]] = {"x": x, "lengths": lengths, "h": state[0]}
-    if len(state) == 2:
-        feeds["c"] = state[1]
-    return [np.asarray(o) for o in sess.run(None, feeds)]
+    """Logits, then the state outputs in the order of the state inputs (``h``, ``c``, ``norm``)."""
+    names = [i.name for i in sess.get_inputs()][2:]
+    feeds: dict[str, NDArray[np.generic]] = {"x": x, "lengths": lengths}
+    feeds.update(zip(names, state, strict=True))
+    return [np.asarray(o) for o in sess.run(["logits", *(f"{n}_out" for n in names)], feeds)]
 
 
 def _scaled(a: NDArray[np.floating], ref: NDArray[np.floating]) -> float:
@@ -78,7 +79,7 @@ def verify_export(
     vs_torch = chunked = logits_abs = 0.0
     for x in sequences:
         steps = len(x)
-        start = tuple(0.5 * torch.randn(t.shape, generator=gen) for t in model.zero_state(1))
+        start = model.random_state(1, gen)
         with torch.no_grad():
             ref_logits, ref_state = model.forward_steps(torch.from_numpy(x[None]), start)
         state0 = [t.numpy() for t in start]

@@ -34,6 +34,7 @@ from rnnstream.events import (
 )
 from rnnstream.features.audio import file_features
 from rnnstream.features.text import tokenize
+from rnnstream.repository.reader import ModelRepository
 from tests.integration.audio_inputs import make_inputs
 from tests.integration.kcat_compat import kcat_friendly_broker
 from tests.paths import FSDD, REPOSITORY
@@ -128,7 +129,7 @@ def test_audio_files_become_ordered_chunk_streams_with_the_reference_features(
         events = streams[line["stream_id"]]
         assert line["stream_id"].startswith(path.stem + "-")
         _check_stream(events)
-        assert {(e.model, e.model_version) for e in events} == {("fsdd-digits-lstm", "1")}
+        assert {(e.model, e.model_version) for e in events} == {("fsdd-digits-lstm", AUDIO.version)}
         assert all(e.steps == 10 for e in events[:-1]) and 1 <= events[-1].steps <= 10
         frames = _frames(events)
         np.testing.assert_array_equal(frames, file_features(path, CFG))
@@ -240,7 +241,8 @@ def test_text_goes_token_by_token_and_stdin_lines_are_separate_streams(broker_bo
     events = streams["sms-1"]
     _check_stream(events)
     assert [e.payload.tokens for e in events] == [[t] for t in tokenize(text)]  # type: ignore[union-attr]
-    assert {(e.model, e.model_version) for e in events} == {("sms-spam-lstm", "1")}
+    latest = ModelRepository(REPOSITORY).resolve("sms-spam-lstm").version  # producers name the latest
+    assert {(e.model, e.model_version) for e in events} == {("sms-spam-lstm", latest)}
     for x, expected in zip(stdin_lines, ["see you at home", "ok lor"], strict=True):
         got = streams[x["stream_id"]]
         _check_stream(got)

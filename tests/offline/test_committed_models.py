@@ -12,9 +12,26 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from rnnstream.cli.main import app
-from tests.paths import AUDIO_MODEL, FSDD, SMS, TEXT_MODEL, require_shared
+from rnnstream.features.audio import file_features
+from rnnstream.features.text import tokenize
+from rnnstream.repository.reader import read_manifest
+from rnnstream.runtime.predict import predict_sequence
+from rnnstream.runtime.session import OnnxModel
+from rnnstream.worker.loaded_models import LoadedModels
+from tests.paths import (
+    AUDIO_MODEL,
+    AUDIO_MODEL_V1,
+    FSDD,
+    REPOSITORY,
+    SMS,
+    TEXT_MODEL,
+    TEXT_MODEL_V1,
+    require_shared,
+)
 
 runner = CliRunner()
+# Bars of sms-spam-lstm/2 (docs/models.md gives the measured figures and the issue's targets).
+TEXT_V2_ACCURACY, TEXT_V2_F1 = 0.99, 0.96
 
 
 def _eval(model: Path, data: Path) -> dict[str, float]:
@@ -24,20 +41,75 @@ def _eval(model: Path, data: Path) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_audio_model_accuracy_on_fsdd_test_split() -> None:
+@pytest.mark.parametrize(("model", "bar"), [(AUDIO_MODEL, 0.99), (AUDIO_MODEL_V1, 0.97)], ids=["v2", "v1"])
+def test_audio_model_accuracy_on_fsdd_test_split(model: Path, bar: float) -> None:
     require_shared()
-    m = _eval(AUDIO_MODEL, FSDD)
+    m = _eval(model, FSDD)
     assert m["n"] == 300
-    assert m["accuracy"] >= 0.97
+    assert m["accuracy"] >= bar
 
 
 @pytest.mark.slow
-def test_text_model_accuracy_and_f1_on_sms_test_split() -> None:
+@pytest.mark.parametrize(
+    ("model", "accuracy", "f1"),
+    [(TEXT_MODEL, TEXT_V2_ACCURACY, TEXT_V2_F1), (TEXT_MODEL_V1, 0.98, 0.92)],
+    ids=["v2", "v1"],
+)
+def test_text_model_accuracy_and_f1_on_sms_test_split(model: Path, accuracy: float, f1: float) -> None:
     require_shared()
-    m = _eval(TEXT_MODEL, SMS)
+    m = _eval(model, SMS)
     assert m["n"] + m["skipped"] == 1135
-    assert m["accuracy"] >= 0.98
-    assert m["f1"] >= 0.92
+    assert m["accuracy"] >= accuracy
+    assert m["f1"] >= f1
+
+
+def test_the_worker_serves_version_2_by_default_and_still_loads_version_1() -> None:
+    registry = LoadedModels.load(REPOSITORY)
+    assert registry.get("fsdd-digits-lstm", None).version == "2"
+    assert registry.get("sms-spam-lstm", None).version == "2"
+    pinned = LoadedModels.load(REPOSITORY, [("fsdd-digits-lstm", "1"), ("sms-spam-lstm", "1")])
+    assert {(m.name, m.version) for m in pinned} == {("fsdd-digits-lstm", "1"), ("sms-spam-lstm", "1")}
+    v1_text = pinned.get("sms-spam-lstm", "1")
+    assert v1_text.vocabulary is not None and v1_text.vocabulary.hash_buckets is None  # vocabulary v1
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 0])
+def test_new_models_stream_like_the_whole_sequence_on_real_inputs(chunk: int) -> None:
+    """Chunk sizes 1, 7 and whole (0) give the same scores after every chunk as the whole prefix does."""
+    require_shared()
+    audio, text = OnnxModel(AUDIO_MODEL), OnnxModel(TEXT_MODEL)
+    assert audio.manifest.features is not None
+    inputs = [
+        (audio, file_features(p, audio.manifest.features))
+        for p in sorted((FSDD / "recordings").glob("*_4.wav"))[:6]
+    ]
+    texts = ["WINNER!! Call 09061701461 to claim your £900 prize 😀 www.win.com", "ok lor, see you at 7 :)"]
+    inputs += [(text, text.encode(tokenize(t))) for t in texts]
+    for model, x in inputs:
+        whole = predict_sequence(model, x, 0)
+        chunked = predict_sequence(model, x, chunk)
+        size = chunk or len(x)
+        for i, scores in enumerate(chunked.per_chunk):
+            prefix = predict_sequence(model, x[: min(len(x), (i + 1) * size)], 0)
+            assert np.abs(np.array(list(prefix.scores.values())) - scores).max() <= 1e-5
+        assert max(abs(chunked.scores[k] - v) for k, v in whole.scores.items()) <= 1e-5
+
+
+def test_new_models_carry_model_cards() -> None:
+    for folder in (AUDIO_MODEL, TEXT_MODEL):
+        m = read_manifest(folder)
+        assert m.card is not None and m.training is not None and m.verification is not None
+        assert m.card.license == m.training.license and m.card.limits and m.card.reproduce
+        assert m.card.metrics == m.training.metrics
+        assert (
+            m.verification.chunked_vs_whole_max_abs <= 1e-5 and m.verification.onnx_vs_torch_max_abs <= 1e-5
+        )
+    audio = read_manifest(AUDIO_MODEL)
+    assert audio.card is not None and audio.training is not None
+    assert audio.training.test_speakers == ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
+    assert audio.card.speaker_independent is not None
+    assert set(audio.card.speaker_independent) == {*audio.training.test_speakers, "mean"}
+    assert read_manifest(TEXT_MODEL).text.tokenizer == "words-v1"  # type: ignore[union-attr]
 
 
 def _predict(args: list[str]) -> list[dict[str, object]]:

@@ -116,9 +116,9 @@ def test_broken_export_is_refused_and_not_published(tmp_path: Path) -> None:
 @pytest.mark.parametrize("chunk", [1, 2, 5, 17])
 def test_committed_models_chunked_equals_whole(chunk: int) -> None:
     """The committed models: every chunking gives the whole-sequence scores after every chunk boundary."""
-    from tests.paths import AUDIO_MODEL, TEXT_MODEL
+    from tests.paths import AUDIO_MODEL, AUDIO_MODEL_V1, TEXT_MODEL, TEXT_MODEL_V1
 
-    for folder in (AUDIO_MODEL, TEXT_MODEL):
+    for folder in (AUDIO_MODEL, TEXT_MODEL, AUDIO_MODEL_V1, TEXT_MODEL_V1):
         model = OnnxModel(folder)
         rng = np.random.default_rng(chunk)
         if model.manifest.task == "audio":
@@ -133,3 +133,30 @@ def test_committed_models_chunked_equals_whole(chunk: int) -> None:
         for i, scores in enumerate(chunked.per_chunk):
             prefix = predict_sequence(model, x[: min(len(x), (i + 1) * chunk)], 0)
             assert np.abs(np.array(list(prefix.scores.values())) - scores).max() <= 1e-5
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(
+    ("task", "norm", "pool"),
+    [("audio", "running", "none"), ("audio", "running", "mean"), ("text", "global", "mean")],
+)
+def test_running_mean_states_export_and_stream(cell: str, task: str, norm: str, pool: str) -> None:
+    """Running normalisation and mean pooling carry their running means as extra state tensors: ONNX equals
+    torch from a non-zero state, chunked (sizes from 1) equals whole, padded batches equal rows alone."""
+    net = NetworkConfig(
+        task=task, cell=cell, classes=4, hidden=16, layers=2, vocab_size=40, norm=norm, pool=pool
+    )  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    model = RecurrentClassifier(net).eval()
+    rng = np.random.default_rng(0)
+    if task == "audio":
+        model.set_normalisation(torch.full((40,), -8.0), torch.full((40,), 3.0))
+        seqs = [rng.normal(-8, 3, (n, 40)).astype(np.float32) for n in (1, 3, 40, 97, 12)]
+    else:
+        seqs = [rng.integers(1, 40, n) for n in (1, 3, 40, 97, 12)]
+    expected = {"norm": 41} if norm == "running" else {}
+    if pool == "mean":
+        expected["pool"] = 17
+    assert model.extra_states() == expected
+    v = verify_export(model, build_onnx(model), seqs)
+    assert v.onnx_vs_torch_max_abs <= 1e-5 and v.chunked_vs_whole_max_abs <= 1e-5

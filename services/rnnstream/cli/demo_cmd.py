@@ -159,6 +159,7 @@ def demo(
 
     from rnnstream.features.audio import file_features
     from rnnstream.features.text import tokenize
+    from rnnstream.repository.reader import ModelRepository
     from rnnstream.runtime.predict import predict_sequence
     from rnnstream.runtime.session import OnnxModel
     from rnnstream.samples import sample_messages, sample_recordings
@@ -182,8 +183,10 @@ def demo(
     if code != 0:
         console.print(f"[red]worker exited with {code}[/red]")
     # Streaming equals offline: the final scores against one whole-sequence pass of the same model.
-    audio = OnnxModel(repository / "fsdd-digits-lstm" / "1")
-    text = OnnxModel(repository / "sms-spam-lstm" / "1")
+    # The versions the producers named (the latest in the repository), which the worker serves too.
+    repo = ModelRepository(repository)
+    audio = OnnxModel(repo.resolve("fsdd-digits-lstm").path)
+    text = OnnxModel(repo.resolve("sms-spam-lstm").path)
     cfg = audio.manifest.features
     assert cfg is not None
     offline = [predict_sequence(audio, file_features(p, cfg), 0) for p, _ in sample_recordings()]

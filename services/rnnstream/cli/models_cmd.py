@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rnnstream.core.batching import pad_chunks
 from rnnstream.errors import InputError, RnnstreamError
 from rnnstream.repository.reader import ModelRepository
 
@@ -72,6 +71,7 @@ def predict(
     """Run a model locally through ONNX Runtime and print, per input and in input order, the final label and the
     score of every class. This is the offline reference the streaming service reproduces."""
     from rnnstream.runtime.predict import predict_sequence
+    from rnnstream.runtime.scoring import model_input
 
     onnx_model = _load(model, repository)
     m = onnx_model.manifest
@@ -96,7 +96,7 @@ def predict(
     table = Table("input", "label", "score", "steps", "all scores", title=f"{m.name} v{m.version}")
     for shown, item in items:
         try:
-            x = _model_input(onnx_model, item)
+            x = model_input(onnx_model, item)
             pred = predict_sequence(onnx_model, x, chunk_frames)
         except InputError as exc:
             failures += 1
@@ -125,21 +125,6 @@ def predict(
         raise typer.Exit(1)
 
 
-def _model_input(onnx_model, item: object) -> np.ndarray:  # type: ignore[no-untyped-def,type-arg]
-    m = onnx_model.manifest
-    if m.task == "audio":
-        from rnnstream.features.audio import file_features
-
-        assert m.features is not None
-        return file_features(str(item), m.features)
-    from rnnstream.features.text import tokenize
-
-    tokens = tokenize(str(item))
-    if not tokens:
-        raise InputError("the text has no tokens")
-    return onnx_model.encode(tokens)  # type: ignore[no-any-return]
-
-
 def evaluate(
     model: ModelArg,
     data: Annotated[
@@ -147,14 +132,27 @@ def evaluate(
         typer.Option("--data", "-d", help="Dataset folder: FSDD (recordings/) or the SMS Spam Collection."),
     ],
     split: Annotated[str, typer.Option(help="Split to score: test or train.")] = "test",
+    loso: Annotated[
+        bool,
+        typer.Option(
+            "--loso",
+            help="Leave-one-speaker-out (FSDD): MODEL is a folder of fold models (written by `rnnstream train "
+            "--loso`); each is scored on every recording of the speaker it was not trained on; prints "
+            "per-speaker and mean accuracy.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     repository: RepoOpt = DEFAULT_REPOSITORY,
 ) -> None:
     """Score a published model on a dataset split through ONNX Runtime: accuracy, n, confusion matrix, and for
-    text models precision/recall/F1 of the positive class."""
+    text models precision/recall/F1 of the positive class. With --loso, score leave-one-speaker-out folds."""
     from rnnstream import datasets
     from rnnstream.evaluation import classification_metrics
+    from rnnstream.runtime.scoring import score_items
 
+    if loso:
+        _evaluate_loso(Path(model), data, as_json)
+        return
     if split not in ("train", "test"):
         err.print("[red]error:[/red] --split is train or test")
         raise typer.Exit(2)
@@ -171,22 +169,7 @@ def evaluate(
     except RnnstreamError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    truth, predicted, skipped = [], [], 0
-    from rich.progress import track
-
-    xs = []
-    for item, label in track(examples, description="features", console=err, disable=as_json):
-        try:
-            xs.append(_model_input(onnx_model, item))
-        except InputError:
-            skipped += 1
-            continue
-        truth.append(m.labels.index(label))
-    for i in range(0, len(xs), 64):
-        batch = xs[i : i + 64]
-        padded, lengths = pad_chunks(batch, 0)
-        out = onnx_model.run(padded, lengths, onnx_model.zero_state(len(batch)))
-        predicted.extend(out.last_scores(lengths).argmax(axis=1).tolist())
+    truth, predicted, skipped = score_items(onnx_model, examples, progress=not as_json)
     metrics = classification_metrics(truth, predicted, m.labels, m.positive_label)
     metrics.update(model=m.name, version=m.version, split=split, skipped=skipped)
     if as_json:
@@ -202,6 +185,83 @@ def evaluate(
     for lab, row in zip(m.labels, metrics["confusion_matrix"], strict=True):  # type: ignore[call-overload]
         cm.add_row(lab, *(str(v) for v in row))
     console.print(cm)
+
+
+def loso_report(folds_dir: Path, data: Path, progress: bool = False) -> dict[str, object]:
+    """Score every fold model in ``folds_dir`` (a model repository) on the FSDD recordings of the speaker its
+    manifest names as its test speaker: per-fold figures, mean and minimum accuracy."""
+    from rnnstream import datasets
+    from rnnstream.errors import ConfigurationError
+    from rnnstream.evaluation import classification_metrics
+    from rnnstream.runtime.scoring import score_items
+    from rnnstream.runtime.session import OnnxModel
+
+    folds = []
+    for ref in ModelRepository(folds_dir).latest():
+        onnx_model = OnnxModel(ref.path)
+        training = onnx_model.manifest.training
+        if onnx_model.manifest.task != "audio" or training is None or not training.test_speakers:
+            raise ConfigurationError(f"{ref.path} is not a leave-one-speaker-out fold (no test speaker)")
+        if len(training.test_speakers) != 1:
+            raise ConfigurationError(f"{ref.path} was tested on {training.test_speakers}, not on one speaker")
+        speaker = training.test_speakers[0]
+        if speaker in (training.train_speakers or []):
+            raise ConfigurationError(f"{ref.path} was trained on its own test speaker {speaker!r}")
+        items: list[tuple[object, str]] = [
+            (e.path, e.label) for e in datasets.fsdd_speaker_split(data, speaker, "test")
+        ]
+        truth, predicted, skipped = score_items(onnx_model, items, progress)
+        metrics = classification_metrics(truth, predicted, onnx_model.labels)
+        folds.append(
+            {
+                "speaker": speaker,
+                "model": f"{ref.name}:{ref.version}",
+                "train_speakers": training.train_speakers,
+                "n": metrics["n"],
+                "skipped": skipped,
+                "accuracy": metrics["accuracy"],
+                "confusion_matrix": metrics["confusion_matrix"],
+            }
+        )
+    if not folds:
+        raise ConfigurationError(f"no fold models in {folds_dir}")
+    folds.sort(key=lambda f: str(f["speaker"]))
+    accuracies = [float(f["accuracy"]) for f in folds]  # type: ignore[arg-type]
+    return {
+        "mode": "leave-one-speaker-out",
+        "folds": folds,
+        "speakers": len(folds),
+        "mean_accuracy": float(np.mean(accuracies)),
+        "min_accuracy": float(np.min(accuracies)),
+    }
+
+
+def _evaluate_loso(folds_dir: Path, data: Path, as_json: bool) -> None:
+    try:
+        report = loso_report(folds_dir, data, progress=not as_json)
+    except RnnstreamError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(
+        "held-out speaker", "fold model", "trained on", "n", "accuracy", title="leave-one-speaker-out"
+    )
+    for f in report["folds"]:  # type: ignore[attr-defined]
+        table.add_row(
+            f["speaker"],
+            f["model"],
+            ", ".join(f["train_speakers"] or []),
+            str(f["n"]),
+            f"{f['accuracy']:.4f}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"mean accuracy over {report['speakers']} speakers: [bold]{report['mean_accuracy']:.4f}[/bold]  "
+        f"(lowest {report['min_accuracy']:.4f})"
+    )
 
 
 def list_models(repository: RepoOpt = DEFAULT_REPOSITORY) -> None:

@@ -24,17 +24,20 @@ Frames = NDArray[np.float32]
 
 
 @lru_cache(maxsize=16)
-def _mel_basis(cfg: LogMelConfig) -> NDArray[np.float64]:
+def mel_basis(cfg: LogMelConfig) -> NDArray[np.float64]:
     return librosa.filters.mel(
         sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax, dtype=np.float64
     )
 
 
-def log_mel_frames(samples: NDArray[np.float64], cfg: LogMelConfig) -> Frames:
-    """Log-mel frames of ``samples`` (already mono at ``cfg.sample_rate``), not centred: ``[frames, n_mels]``."""
+def mel_power(samples: NDArray[np.float64], cfg: LogMelConfig) -> NDArray[np.float64]:
+    """Mel power of ``samples`` (mono at ``cfg.sample_rate``), not centred: ``[n_mels, frames]`` float64.
+
+    The log of this plus ``cfg.log_floor`` is the model input; training-time augmentation works on it too.
+    """
     n_frames = 0 if len(samples) < cfg.n_fft else 1 + (len(samples) - cfg.n_fft) // cfg.hop_length
     if n_frames == 0:
-        return np.zeros((0, cfg.n_mels), dtype=np.float32)
+        return np.zeros((cfg.n_mels, 0), dtype=np.float64)
     used = samples[: cfg.n_fft + (n_frames - 1) * cfg.hop_length]
     spec = librosa.stft(
         used,
@@ -44,8 +47,13 @@ def log_mel_frames(samples: NDArray[np.float64], cfg: LogMelConfig) -> Frames:
         window=cfg.window,
         center=False,
     )
-    mel = _mel_basis(cfg) @ (np.abs(spec) ** 2)
-    frames: Frames = np.log(mel + cfg.log_floor).T.astype(np.float32)
+    power: NDArray[np.float64] = mel_basis(cfg) @ (np.abs(spec) ** 2)
+    return power
+
+
+def log_mel_frames(samples: NDArray[np.float64], cfg: LogMelConfig) -> Frames:
+    """Log-mel frames of ``samples`` (already mono at ``cfg.sample_rate``), not centred: ``[frames, n_mels]``."""
+    frames: Frames = np.log(mel_power(samples, cfg) + cfg.log_floor).T.astype(np.float32)
     return frames
 
 

@@ -96,6 +96,8 @@ class TrainingInfo(_Frozen):
     duration_s: float
     torch_version: str
     metrics: dict[str, float]
+    train_speakers: list[str] | None = None  # audio: whose recordings it was trained on
+    test_speakers: list[str] | None = None  # audio: whose recordings the test metrics are on
 
 
 class Verification(_Frozen):
@@ -111,6 +113,25 @@ class Verification(_Frozen):
     chunked_vs_whole_max_abs: float
     tolerance: float
     n_sequences: int
+
+
+class ModelCard(_Frozen):
+    """What a user needs to judge whether a model fits (optional; also summarised in ``docs/models.md``)."""
+
+    summary: str
+    data: str = Field(description="Dataset, version and where it came from.")
+    license: str = Field(description="Licence of the model (follows its training data).")
+    splits: str = Field(description="How train and test were split.")
+    tested_on: str = Field(description="Whose speech / which messages the test figures are on.")
+    metrics: dict[str, float] = Field(description="Test-split figures of this model.")
+    speaker_independent: dict[str, float] | None = Field(
+        None,
+        description="Leave-one-speaker-out accuracy of the same recipe, per held-out speaker and 'mean'.",
+    )
+    decision_rule: str | None = Field(None, description="How the emitted label is chosen from the scores.")
+    training_recipe: str | None = None
+    limits: list[str] = Field(default_factory=list)
+    reproduce: list[str] = Field(default_factory=list, description="Commands that rebuild and score it.")
 
 
 class Manifest(_Frozen):
@@ -137,6 +158,7 @@ class Manifest(_Frozen):
     created_at: str
     training: TrainingInfo | None = None
     verification: Verification | None = None
+    card: ModelCard | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Manifest:
