@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rnnstream.cli.models_cmd import DEFAULT_REPOSITORY
+from rnnstream.repository import DEFAULT_REPOSITORY
 
 
 class _RichProgress:

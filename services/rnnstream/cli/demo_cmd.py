@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from rnnstream.cli.models_cmd import DEFAULT_REPOSITORY
 from rnnstream.localservices.cleanup import delete_keys
 from rnnstream.localservices.worker import Namespace, WorkerProcess
+from rnnstream.repository import DEFAULT_REPOSITORY
 
 FINAL_TIMEOUT_S = 90.0
 
@@ -46,19 +46,16 @@ class _Row:
 @contextlib.contextmanager
 def _local_services(console: Console) -> Iterator[tuple[str, str]]:
     """A private broker on a free port and a Redis (the running one, or a private one); stopped afterwards."""
-    from rnnstream import localservices
+    from rnnstream.localservices.session import services_for_run
 
     state = Path(tempfile.mkdtemp(prefix="rnnstream-demo-"))
     try:
-        broker = localservices.start_broker(state, port=localservices.free_port())
-        if localservices.ping("redis://127.0.0.1:6379/0"):
-            redis_url = "redis://127.0.0.1:6379/0"
-        else:
-            redis_url = localservices.start_redis(state, port=localservices.free_port()).address
-        console.print(f"[dim]broker {broker.address} (tansu, private)  ·  Redis {redis_url}[/dim]")
-        yield broker.address, redis_url
+        with services_for_run(None, None, state) as services:
+            console.print(
+                f"[dim]broker {services.bootstrap} (tansu, private)  ·  Redis {services.redis_url}[/dim]"
+            )
+            yield services.bootstrap, services.redis_url
     finally:
-        localservices.stop_all(state)
         shutil.rmtree(state, ignore_errors=True)
 
 

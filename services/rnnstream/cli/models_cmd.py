@@ -13,9 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rnnstream.errors import InputError, RnnstreamError
-from rnnstream.repository.reader import ModelRepository
+from rnnstream.repository.reader import DEFAULT_REPOSITORY, ModelRepository, resolve_model_folder
 
-DEFAULT_REPOSITORY = Path("models/repository")
 err = Console(stderr=True)
 
 ModelArg = Annotated[
@@ -29,20 +28,11 @@ RepoOpt = Annotated[
 ]
 
 
-def resolve_model_dir(model: str, repository: Path) -> Path:
-    """A folder path as given, else NAME[:VERSION] looked up in the repository."""
-    path = Path(model)
-    if (path / "manifest.json").is_file():
-        return path
-    name, _, version = model.partition(":")
-    return ModelRepository(repository).resolve(name, version or None).path
-
-
 def _load(model: str, repository: Path):  # type: ignore[no-untyped-def]
     from rnnstream.runtime.session import OnnxModel
 
     try:
-        return OnnxModel(resolve_model_dir(model, repository))
+        return OnnxModel(resolve_model_folder(model, repository))
     except RnnstreamError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
