@@ -27,7 +27,14 @@ from rnnstream.runtime.predict import predict_sequence
 from rnnstream.runtime.session import OnnxModel
 from tests.fuzz_corpus import codec_verdict, corpus
 from tests.integration.kcat_compat import kcat_friendly_broker
-from tests.integration.worker_process import Topics, WorkerProcess, collect, create_topics, produce
+from tests.integration.worker_process import (
+    Topics,
+    WorkerProcess,
+    collect,
+    create_topics,
+    produce,
+    worker_on_own_redis,
+)
 from tests.paths import AUDIO_MODEL, FSDD, SMS, TEXT_MODEL, require_shared
 from tests.poison import encoded, event_doc, frames_doc, poison_cases
 
@@ -146,11 +153,7 @@ def test_a_header_key_that_is_not_utf8_does_not_stop_the_worker(redis_url: str, 
 def test_sigterm_during_a_redis_outage_exits_75_without_committing(
     broker_bootstrap: str, tmp_path: Path
 ) -> None:
-    state, port = tmp_path / "redis", localservices.free_port()
-    localservices.start_redis(state, port=port)
-    t = Topics()
-    asyncio.run(create_topics(broker_bootstrap, [t.input, t.predictions, t.dead_letters], partitions=1))
-    w = WorkerProcess(t.env(broker_bootstrap, f"redis://127.0.0.1:{port}/0"), tmp_path / "worker.log")
+    w, t, state, port = worker_on_own_redis(broker_bootstrap, tmp_path)
     try:
         w.wait_ready()
         localservices.stop_redis(state)

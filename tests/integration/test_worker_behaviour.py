@@ -21,7 +21,14 @@ from rnnstream.events import (
     decode_prediction,
 )
 from tests.factories import event_record
-from tests.integration.worker_process import Topics, WorkerProcess, collect, create_topics, produce
+from tests.integration.worker_process import (
+    Topics,
+    WorkerProcess,
+    collect,
+    create_topics,
+    produce,
+    worker_on_own_redis,
+)
 
 pytestmark = pytest.mark.services
 AUDIO, TEXT = "fsdd-digits-lstm", "sms-spam-lstm"
@@ -165,12 +172,7 @@ def test_duplicates_gaps_end_and_ttl(worker: tuple[WorkerProcess, Topics], broke
 def test_metrics_and_readiness_follow_redis(broker_bootstrap: str, tmp_path: Path) -> None:
     """A worker on its own Redis: /readyz fails while that Redis is down, and the batch that arrived during
     the outage is processed once Redis is back (nothing lost)."""
-    state = tmp_path / "redis"
-    port = localservices.free_port()
-    localservices.start_redis(state, port=port)
-    t = Topics()
-    asyncio.run(create_topics(broker_bootstrap, [t.input, t.predictions, t.dead_letters], partitions=1))
-    w = WorkerProcess(t.env(broker_bootstrap, f"redis://127.0.0.1:{port}/0"), tmp_path / "worker.log")
+    w, t, state, port = worker_on_own_redis(broker_bootstrap, tmp_path)
     try:
         w.wait_ready()
         asyncio.run(produce(broker_bootstrap, t.input, [ev("r", 0, start=True)]))

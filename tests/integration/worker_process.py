@@ -9,11 +9,12 @@ from pathlib import Path
 
 from rnnstream.clients.consumer import RecordReader
 from rnnstream.clients.producer import EventProducer
+from rnnstream.localservices import free_port, redis_url, start_redis
 from rnnstream.localservices.cleanup import create_topics
 from rnnstream.localservices.worker import Namespace, WorkerProcess
 from tests.paths import REPOSITORY
 
-__all__ = ["Topics", "WorkerProcess", "collect", "create_topics", "produce"]
+__all__ = ["Topics", "WorkerProcess", "collect", "create_topics", "produce", "worker_on_own_redis"]
 
 
 CREATED: list[str] = []  # key prefixes of this session's namespaces, deleted at the end (conftest.py)
@@ -65,3 +66,13 @@ async def collect(
         finally:
             await records.aclose()
     return out
+
+
+def worker_on_own_redis(bootstrap: str, tmp_path: Path) -> tuple[WorkerProcess, Topics, Path, int]:
+    """A worker (not yet ready) on a Redis of its own, which the test may stop and start: the worker, its
+    topics (one partition each), the Redis state directory and port."""
+    state, port = tmp_path / "redis", free_port()
+    start_redis(state, port=port)
+    t = Topics()
+    asyncio.run(create_topics(bootstrap, [t.input, t.predictions, t.dead_letters], partitions=1))
+    return WorkerProcess(t.env(bootstrap, redis_url(port=port)), tmp_path / "worker.log"), t, state, port
