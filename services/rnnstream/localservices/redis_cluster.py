@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from rnnstream.errors import ServiceError
-from rnnstream.localservices.process import free_port
+from rnnstream.localservices.process import free_port, port_is_open, wait_until
 from rnnstream.localservices.redis_server import find_redis_server, ping, redis_url
 
 _BUS_OFFSET = 10000  # a cluster node also listens on port + 10000
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def _cluster_ports(n: int) -> list[int]:
@@ -35,7 +29,11 @@ def _cluster_ports(n: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < n:
         port = free_port()
-        if port + _BUS_OFFSET < 65536 and port not in ports and _port_free(port + _BUS_OFFSET):
+        if (
+            port + _BUS_OFFSET < 65536
+            and port not in ports
+            and not port_is_open("127.0.0.1", port + _BUS_OFFSET)
+        ):
             ports.append(port)
     return ports
 
@@ -50,13 +48,9 @@ def _redis_cli(server: Path) -> Path:
     return Path(found)
 
 
-def _wait(condition: object, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.05)
-    raise ServiceError(f"{what} after {timeout_s:.0f} s")
+def _wait(condition: Callable[[], bool], what: str, timeout_s: float) -> None:
+    if not wait_until(condition, timeout_s):
+        raise ServiceError(f"{what} after {timeout_s:.0f} s")
 
 
 @contextlib.contextmanager
@@ -74,11 +68,7 @@ def redis_cluster(state_dir: Path, nodes: int = 3, *, timeout_s: float = 30.0) -
             with (state_dir / f"redis-{port}.log").open("wb") as log:  # the child keeps its own descriptor
                 procs.append(subprocess.Popen(argv, cwd=state_dir, stdout=log, stderr=subprocess.STDOUT))
         for port in ports:
-            _wait(
-                lambda port=port: ping(redis_url(port=port)),
-                f"cluster node {port} does not answer",
-                timeout_s,
-            )
+            _wait(partial(ping, redis_url(port=port)), f"cluster node {port} does not answer", timeout_s)
         create = [str(cli), "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports]]
         result = subprocess.run(
             [*create, "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, timeout=timeout_s

@@ -11,13 +11,9 @@ from rnnstream.events.models import DeadLetterReason, FramesPayload, InputEvent
 from rnnstream.runtime.session import OnnxModel
 from rnnstream.worker.loaded_models import LoadedModels
 
-_FORBIDDEN_IN_STREAM = frozenset("{}")
-
 
 def admit(event: InputEvent, models: LoadedModels) -> tuple[OnnxModel, AdmittedChunk]:
     """The model that serves ``event`` and the chunk in model form; ``EventError`` when it does not fit."""
-    if _FORBIDDEN_IN_STREAM.intersection(event.stream_id):
-        raise EventError(DeadLetterReason.WRONG_SCHEMA, "stream_id may not contain '{' or '}'")
     model = models.get(event.model, event.model_version)
     payload = event.payload
     if model.manifest.task == "audio":

@@ -151,7 +151,7 @@ class BatchRunner:
                 exc,
             )
             letter: PreparedBatch = self.processor.failed_alone(raw, exc)
-            await self._until_done("publish", lambda: self.processor.publish(letter), _any)
+            await self._until_done("publish", partial(self.processor.publish, letter), _any)
             return
         log.warning(
             "a batch of %d events failed (%s: %s): running its halves apart",
@@ -182,9 +182,7 @@ class BatchRunner:
                     log.info("%s succeeded again; processing resumed", stage)
                     self.health.processing_ok, self.health.last_error = True, ""
                 return result
-            if self.health.stopping.is_set():
-                self.exit_now()
-            try:
+            try:  # returns at once when stopping is already set
                 await asyncio.wait_for(self.health.stopping.wait(), timeout=delay)
             except TimeoutError:
                 pass

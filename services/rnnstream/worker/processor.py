@@ -230,7 +230,7 @@ class BatchProcessor:
                     self.active.forget(w.key.model, w.key.stream_id)
                 else:
                     self.active.touch(w.key.model, w.key.stream_id)
-        self.active.refresh()
+        self.refresh_gauges()
 
     def refresh_gauges(self) -> None:
         """Bring the gauges that age with time (active streams) up to date, e.g. before a scrape."""
