@@ -138,7 +138,7 @@ class RedisStateStore:
         for group, values in zip(groups, replies, strict=True):
             for position, value in zip(group, values, strict=True):
                 if value is not None:
-                    records[position] = _decode(names[position], value)
+                    records[position] = _decode(names[position], value, decode_record)
         return records
 
     async def store_many(self, writes: Sequence[StateWrite], ttl_s: float) -> list[WriteResult]:
@@ -194,12 +194,7 @@ class RedisStateStore:
             raw = await _once_more_on_connection_error(lambda: self._epoch_script(keys=[key], args=[fresh]))
         except RedisError as exc:
             raise StateError(f"reading the state epoch {key} failed: {exc}") from exc
-        if not isinstance(raw, bytes):
-            raise StateCodecError(f"{key}: expected bytes from Redis, got {type(raw).__name__}")
-        try:
-            return decode_epoch(raw)
-        except StateCodecError as exc:
-            raise StateCodecError(f"{key}: {exc}") from exc
+        return _decode(key, raw, decode_epoch)
 
     async def ping(self) -> bool:
         """True when Redis answers ``PING`` (on a fresh connection if a pooled one had gone stale)."""
@@ -276,11 +271,12 @@ async def _once_more_on_connection_error(call: Callable[[], Awaitable[T]]) -> T:
         return await call()
 
 
-def _decode(name: str, value: object) -> StreamRecord:
+def _decode(name: str, value: object, decoder: Callable[[bytes], T]) -> T:
+    """``decoder(value)`` for the value stored under ``name``; a :class:`StateCodecError` names the key."""
     if not isinstance(value, bytes):
         raise StateCodecError(f"{name}: expected bytes from Redis, got {type(value).__name__}")
     try:
-        return decode_record(value)
+        return decoder(value)
     except StateCodecError as exc:
         raise StateCodecError(f"{name}: {exc}") from exc
 
