@@ -122,7 +122,7 @@ class BatchRunner:
             await self._until_done("state", partial(processor.store_state, prepared), _state_outage)
             if not prepared.behind:
                 return
-            again = {id(raw) for key in prepared.behind for raw in prepared.events[key]}
+            again = {id(raw) for key in prepared.behind for raw in prepared.events_of(key)}
             batch = [raw for raw in batch if id(raw) in again]
             log.warning(
                 "the fence refused %d streams' writes behind them: running their events again",

@@ -101,12 +101,16 @@ class PreparedBatch:
     prediction_records: list[tuple[bytes, bytes]]
     dead_letter_records: list[tuple[bytes | None, bytes]]
     writes: list[StateWrite]
-    #: The batch's events of each stream whose state it computes, in batch order.
-    events: dict[StateKey, list[RawEvent]] = field(default_factory=dict)
+    #: The batch's events of each stream whose state it computes, in batch order, by (model, version, stream).
+    events: dict[tuple[str, str, str], list[RawEvent]] = field(default_factory=dict)
     #: After :meth:`BatchProcessor.store_state`: streams whose write the fence refused while the stored record
     #: is behind the one computed here (another worker stored an older seq first); their events must run
     #: again from the stored state, or the chunks after that seq would never be applied.
     behind: list[StateKey] = field(default_factory=list)
+
+    def events_of(self, key: StateKey) -> list[RawEvent]:
+        """The batch's events of the stream ``key`` names."""
+        return self.events.get((key.model, key.version, key.stream_id), [])
 
 
 class BatchProcessor:
@@ -150,7 +154,7 @@ class BatchProcessor:
         self.metrics.batch_events.observe(len(batch))
         groups: dict[tuple[str, str], tuple[OnnxModel, list[AdmittedChunk]]] = {}
         originals: dict[int, RawEvent] = {}
-        events: dict[StateKey, list[RawEvent]] = {}
+        events: dict[tuple[str, str, str], list[RawEvent]] = {}
         for raw in batch:
             try:
                 event = decode_input_event(
@@ -163,7 +167,7 @@ class BatchProcessor:
                 continue
             groups.setdefault((model.name, model.version), (model, []))[1].append(chunk)
             originals[id(chunk)] = raw
-            events.setdefault(StateKey(model.name, model.version, chunk.stream_id), []).append(raw)
+            events.setdefault((model.name, model.version, chunk.stream_id), []).append(raw)
 
         keys = [
             StateKey(n, v, s)
