@@ -68,9 +68,7 @@ StreamId = Annotated[
     ),
 ]
 ModelName = Annotated[Text, Field(min_length=1, max_length=256, description="Model name in the repository.")]
-Millis = Annotated[
-    int, Field(ge=0, le=INT64_MAX, description="Wall-clock time, milliseconds since the Unix epoch (int64).")
-]
+Millis = Annotated[Int64, Field(description="Wall-clock time, milliseconds since the Unix epoch (int64).")]
 
 
 class DeadLetterReason(StrEnum):
