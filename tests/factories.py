@@ -93,3 +93,16 @@ def frames_doc(stream: str, frames: np.ndarray, seq: int = 0, **override: Any) -
 def encoded(doc: dict[str, Any]) -> bytes:
     """A JSON-ready dict as the bytes of a record value."""
     return json.dumps(doc).encode()
+
+
+def with_raw_field(doc: dict[str, Any], field: str, raw_json: str) -> str:
+    """``doc`` as JSON text with the value of ``field`` replaced by ``raw_json`` as it is (for values json.dumps
+    won't write, such as a lone surrogate escape or ``NaN``)."""
+    marker = "\u2603MARK\u2603"
+    text = json.dumps({**doc, field: marker}, ensure_ascii=False)
+    return text.replace(json.dumps(marker, ensure_ascii=False), raw_json)
+
+
+def with_field_twice(doc: dict[str, Any], field: str, raw_json: str) -> str:
+    """``doc`` as JSON text with ``field`` written once more, last, with the value ``raw_json``."""
+    return json.dumps(doc)[:-1] + f", {json.dumps(field)}: {raw_json}}}"

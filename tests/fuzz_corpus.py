@@ -16,7 +16,7 @@ from typing import Any
 from rnnstream.errors import EventError
 from rnnstream.events import check_key, decode_input_event
 from rnnstream.events.models import DEFAULT_MAX_CHUNK_STEPS, DEFAULT_MAX_EVENT_BYTES
-from tests.poison import event_doc, frames_doc
+from tests.factories import event_doc, frames_doc, with_field_twice, with_raw_field
 
 FIELDS = ("v", "stream_id", "seq", "model", "model_version", "start", "end", "produced_at_ms", "payload")
 HOSTILE: list[str] = [
@@ -54,22 +54,15 @@ def _seeds() -> list[dict[str, Any]]:
     return [event_doc("fz-text", 3), frames_doc("fz-audio", np.zeros((2, 40), np.float32), 0)]
 
 
-def _with_raw(doc: dict[str, Any], field: str, raw_json: str) -> str:
-    marker = "\u2603FUZZ\u2603"
-    text = json.dumps({**doc, field: marker}, ensure_ascii=False)
-    return text.replace(json.dumps(marker, ensure_ascii=False), raw_json)
-
-
 def _mutate(rng: random.Random, doc: dict[str, Any]) -> tuple[bytes | None, bytes]:
     key: bytes | None = str(doc["stream_id"]).encode()
     kind = rng.randrange(8)
     if kind == 0:  # a field replaced by a hostile value
-        text = _with_raw(doc, rng.choice(FIELDS), rng.choice(HOSTILE))
+        text = with_raw_field(doc, rng.choice(FIELDS), rng.choice(HOSTILE))
     elif kind == 1:  # a field deleted
         text = json.dumps({k: v for k, v in doc.items() if k != rng.choice(FIELDS)})
     elif kind == 2:  # a field written twice
-        field = rng.choice(FIELDS)
-        text = json.dumps(doc)[:-1] + f", {json.dumps(field)}: {rng.choice(HOSTILE)}}}"
+        text = with_field_twice(doc, rng.choice(FIELDS), rng.choice(HOSTILE))
     elif kind == 3:  # an unknown field
         text = json.dumps({**doc, rng.choice(["ned", "V", "extra", "stream"]): 1})
     elif kind == 4:  # the key changed

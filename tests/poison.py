@@ -10,23 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.factories import AUDIO, TEXT, encoded, event_doc, frames_doc
+from tests.factories import AUDIO, TEXT, encoded, event_doc, frames_doc, with_field_twice, with_raw_field
 
 __all__ = ["AUDIO", "TEXT", "encoded", "event_doc", "frames_doc", "poison_cases"]
 
 
 def _replace_text(doc: dict[str, Any], field: str, json_text: str) -> bytes:
-    """``doc`` encoded with the value of ``field`` replaced by raw JSON text (for escapes json.dumps won't
-    write, such as a lone surrogate)."""
-    marker = "\u2603MARK\u2603"
-    text = json.dumps({**doc, field: marker}, ensure_ascii=False)
-    return text.replace(json.dumps(marker, ensure_ascii=False), json_text).encode()
+    return with_raw_field(doc, field, json_text).encode()
 
 
 def _duplicate(doc: dict[str, Any], field: str, second: Any) -> bytes:
-    """``doc`` encoded with ``field`` written a second time (last) with ``second``."""
-    text = json.dumps(doc)
-    return (text[:-1] + f", {json.dumps(field)}: {json.dumps(second)}}}").encode()
+    return with_field_twice(doc, field, json.dumps(second)).encode()
 
 
 def poison_cases(prefix: str) -> list[tuple[str, bytes | None, bytes, str]]:
