@@ -23,3 +23,14 @@ def require_shared() -> None:
     """Fail (not skip) when the datasets are missing: these tests are part of the contract."""
     if not FSDD.is_dir() or not SMS.is_dir():
         pytest.fail(f"shared datasets not found at {SHARED_DATA} (set RNNSTREAM_SHARED_DATA)")
+
+
+def fsdd_slice(root: Path, speakers: list[str], *, step: int, limit: int | None = None) -> Path:
+    """A small FSDD under ``root``: of each speaker's recordings (sorted), every ``step``-th, at most
+    ``limit``, symlinked into ``root/recordings``; so training on it takes seconds."""
+    require_shared()
+    (root / "recordings").mkdir()
+    for speaker in speakers:
+        for path in sorted((FSDD / "recordings").glob(f"*_{speaker}_*.wav"))[::step][:limit]:
+            (root / "recordings" / path.name).symlink_to(path)
+    return root

@@ -25,7 +25,7 @@ from rnnstream_offline.onnx_graph import build_onnx
 from rnnstream_offline.pipeline import TrainRequest, export_checkpoint, train_model
 from rnnstream_offline.training import TrainConfig
 from rnnstream_offline.verify import VerificationError, verify_export
-from tests.paths import FSDD, SMS, require_shared
+from tests.paths import FSDD, SMS, fsdd_slice, require_shared
 
 CELLS = ["rnn", "gru", "lstm"]
 
@@ -33,12 +33,7 @@ CELLS = ["rnn", "gru", "lstm"]
 @pytest.fixture(scope="module")
 def small_fsdd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 120-recording slice of FSDD (both splits), symlinked, so training takes seconds."""
-    require_shared()
-    root = tmp_path_factory.mktemp("fsdd_small")
-    (root / "recordings").mkdir()
-    for path in sorted((FSDD / "recordings").glob("*_theo_*.wav"))[::4]:
-        (root / "recordings" / path.name).symlink_to(path)
-    return root
+    return fsdd_slice(tmp_path_factory.mktemp("fsdd_small"), ["theo"], step=4)
 
 
 @pytest.mark.slow

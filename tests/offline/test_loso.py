@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from rnnstream.cli.main import app
 from rnnstream.datasets import fsdd_speaker_split, fsdd_speakers
 from rnnstream.repository.reader import ModelRepository, read_manifest
-from tests.paths import FSDD, REPOSITORY, require_shared
+from tests.paths import REPOSITORY, fsdd_slice
 
 runner = CliRunner()
 SPEAKERS = ["george", "jackson", "theo"]
@@ -23,13 +23,7 @@ SPEAKERS = ["george", "jackson", "theo"]
 
 @pytest.fixture(scope="module")
 def tiny_fsdd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_shared()
-    root = tmp_path_factory.mktemp("fsdd_tiny")
-    (root / "recordings").mkdir()
-    for speaker in SPEAKERS:
-        for path in sorted((FSDD / "recordings").glob(f"*_{speaker}_*.wav"))[::31][:16]:
-            (root / "recordings" / path.name).symlink_to(path)
-    return root
+    return fsdd_slice(tmp_path_factory.mktemp("fsdd_tiny"), SPEAKERS, step=31, limit=16)
 
 
 def test_speaker_split_holds_one_speaker_out(tiny_fsdd: Path) -> None:
