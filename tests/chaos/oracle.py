@@ -218,19 +218,27 @@ def longest_stall(record: Record) -> tuple[float, float]:
     arrivals = _first_arrivals(record)
     events: list[tuple[float, int]] = [(t, +1) for key, t in record.sent.items() if key in arrivals]
     events += [(t, -1) for key, t in arrivals.items() if key in record.sent]
-    events.sort()
-    pending, since, worst, worst_at = 0, 0.0, 0.0, 0.0
-    for at, delta in events:
+    worst, worst_at = 0.0, 0.0
+    for start, end in _waits(events):
+        if end - start > worst:
+            worst, worst_at = end - start, start
+    return worst, worst_at
+
+
+def _waits(events: list[tuple[float, int]]) -> list[tuple[float, float]]:
+    """From sends (``+1``) and first arrivals (``-1``), by time: each ``(start, end)`` that ends with an
+    arrival, ``start`` being the previous arrival or the send that found nothing waiting."""
+    pending, since, waits = 0, 0.0, []
+    for t, delta in sorted(events):
         if delta > 0:
             if pending == 0:
-                since = at
+                since = t
             pending += 1
         else:
-            if at - since > worst:
-                worst, worst_at = at - since, since
+            waits.append((since, t))
             pending -= 1
-            since = at
-    return worst, worst_at
+            since = t
+    return waits
 
 
 def partition_of(stream_id: str, partitions: int) -> int:
@@ -252,19 +260,7 @@ def partition_stalls(
         events[part] += [(sent_at, +1), (arrived, -1)]
     out: dict[int, list[tuple[float, float]]] = {}
     for part, items in events.items():
-        items.sort()
-        pending, since, stalls = 0, 0.0, []
-        for t, delta in items:
-            if delta > 0:
-                if pending == 0:
-                    since = t
-                pending += 1
-            else:
-                if t - since >= at_least_s:
-                    stalls.append((since, t))
-                pending -= 1
-                since = t
-        out[part] = stalls
+        out[part] = [(start, end) for start, end in _waits(items) if end - start >= at_least_s]
     return out
 
 
