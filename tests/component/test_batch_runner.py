@@ -75,10 +75,10 @@ class FlakyStore(MemoryStateStore):
 class BuggyProcessor(BatchProcessor):
     """A bug that one stream's content triggers in the step (as seq 2**63 once did in the state codec)."""
 
-    def _run_models(self, groups: Any, records: Any, now: int) -> Any:
+    def _run_models(self, groups: Any, records: Any, keys: Any, now: int) -> Any:
         if any(c.stream_id == "boom" for _, chunks in groups.values() for c in chunks):
             raise OverflowError("the step cannot handle stream 'boom'")
-        return super()._run_models(groups, records, now)
+        return super()._run_models(groups, records, keys, now)
 
 
 class Exited(BaseException):
@@ -251,11 +251,11 @@ async def test_a_single_event_that_fails_once_is_served_on_the_second_try() -> N
     class FlakyStep(BatchProcessor):
         failures = 1
 
-        def _run_models(self, groups: Any, records: Any, now: int) -> Any:
+        def _run_models(self, groups: Any, records: Any, keys: Any, now: int) -> Any:
             if self.failures:
                 self.failures -= 1
                 raise RuntimeError("a passing fault that is no known outage")
-            return super()._run_models(groups, records, now)
+            return super()._run_models(groups, records, keys, now)
 
     runner, rec, store, _ = make(cls=FlakyStep)
     await runner.run([raw("once", 0)])

@@ -166,12 +166,15 @@ def test_next_record_checks_the_previous_record() -> None:
 def test_record_is_a_value() -> None:
     h = np.zeros((1, 2), dtype=np.float32)
     record = StreamRecord(seq=1, tensors={"h": h})
-    h[0, 0] = 9.0
+    assert record.tensors["h"] is h  # taken over, not copied
+    with pytest.raises(ValueError, match="read-only"):
+        h[0, 0] = 9.0  # ... and frozen for its giver too
     assert record.tensors["h"][0, 0] == 0.0
     assert not record.tensors["h"].flags.writeable
     with pytest.raises(TypeError):
         record.tensors["c"] = h  # type: ignore[index]
-    assert record != StreamRecord(seq=1, tensors={"h": h})
+    assert record == StreamRecord(seq=1, tensors={"h": h.copy()})
+    assert record != StreamRecord(seq=1, tensors={"h": np.ones((1, 2), dtype=np.float32)})
     assert record != StreamRecord(seq=1, tensors={"h": np.zeros((1, 2), dtype=np.float64)})
     nan = np.array([[np.nan]], dtype=np.float32)
     assert StreamRecord(seq=1, tensors={"h": nan}) == StreamRecord(seq=1, tensors={"h": nan.copy()})

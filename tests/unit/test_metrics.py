@@ -40,6 +40,8 @@ EXPECTED_TYPES = {
     "rnnstream_worker_ready": "gauge",
     "rnnstream_state_epoch_changes_total": "counter",
     "rnnstream_state_epoch_timestamp_seconds": "gauge",
+    "rnnstream_state_cache_total": "counter",
+    "rnnstream_state_cache_entries": "gauge",
 }
 
 

@@ -12,13 +12,16 @@ import numpy as np
 EMPTY_TENSORS: Mapping[str, np.ndarray] = MappingProxyType({})
 
 
-def _frozen_tensors(tensors: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
-    frozen: dict[str, np.ndarray] = {}
+def _owned_tensors(tensors: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+    if isinstance(tensors, MappingProxyType) and all(not a.flags.writeable for a in tensors.values()):
+        return tensors  # another record's tensors (already owned and frozen)
+    owned: dict[str, np.ndarray] = {}
     for name, value in tensors.items():
-        array = np.array(value, copy=True)
-        array.setflags(write=False)
-        frozen[name] = array
-    return MappingProxyType(frozen)
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+        if array.flags.writeable:
+            array.setflags(write=False)
+        owned[name] = array
+    return MappingProxyType(owned)
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,8 +29,10 @@ class StreamRecord:
     """The stored record of one stream: its last applied ``seq``, counters and recurrent state.
 
     ``tensors`` maps a state name (``h``, ``c``) to a float32 array ``[layers, hidden]``; it is empty for
-    a tombstone (``ended``). The arrays are copied and made read-only, so a record is a value.
-    Equality compares tensors bit for bit (dtype, shape and bytes).
+    a tombstone (``ended``). The record takes the arrays over without copying them and makes them read-only
+    in place, so a record is a value: whoever hands an array to a record may read it but can no longer write
+    to it (a write raises ``ValueError``), and every step of the hot path shares the arrays instead of
+    copying them. Equality compares tensors bit for bit (dtype, shape and bytes).
     """
 
     seq: int
@@ -45,7 +50,7 @@ class StreamRecord:
             raise ValueError("counters and updated_at_ms must be >= 0")
         if self.ended and self.tensors:
             raise ValueError("an ended record (tombstone) holds no tensors")
-        object.__setattr__(self, "tensors", _frozen_tensors(self.tensors))
+        object.__setattr__(self, "tensors", _owned_tensors(self.tensors))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StreamRecord):
@@ -96,8 +101,13 @@ class StateKey:
 
 @dataclass(frozen=True)
 class StateWrite:
-    """Store ``record`` under ``key`` if the stored record's seq is still ``expected_seq``."""
+    """Store ``record`` under ``key`` if the stored record's seq is still ``expected_seq``.
+
+    ``encoded`` is the record's stored form when the caller made it already (the worker encodes each new
+    record once, before publishing anything for it); a store that needs bytes uses it instead of encoding
+    again. It must be the encoding of ``record``."""
 
     key: StateKey
     expected_seq: int | None
     record: StreamRecord
+    encoded: bytes | None = field(default=None, repr=False, compare=False)

@@ -84,9 +84,14 @@ def run_step(
     policy: GapPolicy,
     now_ms: int,
     clock: Callable[[], float] = time.perf_counter,
+    keys: Mapping[str, StateKey] | None = None,
 ) -> StepResult:
     """Apply the per-chunk rule and run the accepted chunks, wave by wave. ``records`` holds the loaded
-    record (or None) of every stream in ``chunks``."""
+    record (or None) of every stream in ``chunks``; ``keys``, when given, the state key of each (the
+    caller's one key map per batch), else they are made here.
+
+    A new record takes its tensors over as views of the wave's output (no copy per row; the store encodes
+    them)."""
     current: dict[str, StreamRecord | None] = {c.stream_id: records.get(c.stream_id) for c in chunks}
     loaded = dict(current)
     outcomes: list[ChunkOutcome | None] = [None] * len(chunks)
@@ -115,7 +120,7 @@ def run_step(
         scores = out.last_scores(lengths)
         for row, (i, decision, _) in enumerate(runnable):
             c = chunks[i]
-            tensors = {k: np.ascontiguousarray(v[:, row]) for k, v in out.state.items()}
+            tensors = {k: v[:, row] for k, v in out.state.items()}
             new = next_record(decision, current[c.stream_id], tensors, int(lengths[row]), now_ms)
             current[c.stream_id] = new
             outcomes[i] = ChunkOutcome(c, decision, scores[row], new.steps_seen)
@@ -123,6 +128,6 @@ def run_step(
     for stream_id, record in current.items():
         if record is not None and record is not loaded[stream_id]:
             before = loaded[stream_id]
-            key = StateKey(model.name, model.version, stream_id)
+            key = keys[stream_id] if keys is not None else StateKey(model.name, model.version, stream_id)
             result.writes.append(StateWrite(key, before.seq if before is not None else None, record))
     return result

@@ -148,7 +148,8 @@ class RedisStateStore:
             return []
         names = [write.key.render(self._prefix) for write in writes]
         fences = [b"" if w.expected_seq is None else encode_seq(w.expected_seq) for w in writes]
-        values = [encode_record(write.record) for write in writes]  # before any I/O
+        # before any I/O; the worker hands over the bytes it already encoded
+        values = [w.encoded if w.encoded is not None else encode_record(w.record) for w in writes]
         groups = self._groups(names)
         try:
             replies = await asyncio.gather(

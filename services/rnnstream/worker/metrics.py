@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -66,6 +66,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "rnnstream_worker_ready",
     "rnnstream_state_epoch_changes_total",
     "rnnstream_state_epoch_timestamp_seconds",
+    "rnnstream_state_cache_total",
+    "rnnstream_state_cache_entries",
 )
 """The names to query: counters with their ``_total``; histograms by their base name (the series are
 ``<name>_bucket``, ``<name>_sum`` and ``<name>_count``)."""
@@ -200,6 +202,20 @@ class WorkerMetrics:
             registry=registry,
         )
 
+        self.state_cache = Counter(
+            "rnnstream_state_cache",
+            "State lookups answered by the write-through cache (hit) or sent to Redis (miss).",
+            ("result",),
+            registry=registry,
+        )
+        self.state_cache_entries = Gauge(
+            "rnnstream_state_cache_entries",
+            "Stream records held in the write-through state cache.",
+            registry=registry,
+        )
+        self._cache_hits = self.state_cache.labels(result="hit")
+        self._cache_misses = self.state_cache.labels(result="miss")
+
     # --- Counters with a closed set of label values ------------------------------------------------
     def count_events(self, model: str, outcome: EventOutcome, n: int = 1) -> None:
         """Count ``n`` events of ``model`` with ``outcome``."""
@@ -210,6 +226,20 @@ class WorkerMetrics:
     def count_prediction(self, model: str, *, final: bool) -> None:
         """Count one prediction published for ``model``."""
         self.predictions.labels(model=model, final="true" if final else "false").inc()
+
+    def count_predictions(self, model: str, *, count: int, final: int) -> None:
+        """Count ``count`` predictions published for ``model`` at once, ``final`` of them final."""
+        if count - final:
+            self.predictions.labels(model=model, final="false").inc(count - final)
+        if final:
+            self.predictions.labels(model=model, final="true").inc(final)
+
+    def count_state_cache(self, *, hits: int, misses: int) -> None:
+        """Count one batch's state lookups answered by the cache (``hits``) and sent to Redis (``misses``)."""
+        if hits:
+            self._cache_hits.inc(hits)
+        if misses:
+            self._cache_misses.inc(misses)
 
     def count_dead_letter(self, reason: str) -> None:
         """Count one event sent to the dead-letter topic with ``reason`` (a short code, never free text)."""
@@ -236,6 +266,15 @@ class WorkerMetrics:
         seconds = max(0.0, self._clock() - produced_at_s)
         self.latency_seconds.labels(model=model).observe(seconds)
         return seconds
+
+    def observe_latencies(self, model: str, produced_at_ms: Sequence[int]) -> None:
+        """:meth:`observe_latency` for a batch of predictions published now (producer times in ms)."""
+        if not produced_at_ms:
+            return
+        now_ms = self._clock() * 1000.0
+        histogram = self.latency_seconds.labels(model=model)
+        for produced in produced_at_ms:
+            histogram.observe(max(0.0, now_ms - produced) / 1000.0)
 
     # --- Gauges ------------------------------------------------------------------------------------
     def set_model_info(self, model: str, *, version: str, task: str, cell: str) -> None:

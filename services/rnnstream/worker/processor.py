@@ -1,13 +1,16 @@
 """One consumed batch, end to end, in three stages with the effects in the right order.
 
 1. :meth:`BatchProcessor.prepare`: decode every event (codec), check its key, admit it against its model
-   (a bad event becomes a dead letter alone); load the state of every (model, version, stream) in the batch
-   in one round trip; run the per-chunk rule and the waves, one ONNX Runtime call per wave, in an executor
-   (never on the loop); encode every prediction, dead letter and new record. Everything that can fail for
-   reasons of an event's content fails here, before any effect.
+   (a bad event becomes a dead letter alone); find the state of every (model, version, stream) in the batch:
+   first among the records the batch before computed (``after``, when batches are pipelined), then in the
+   write-through cache (:mod:`rnnstream.worker.state_cache`), the rest from the store in one round trip;
+   run the per-chunk rule and the waves, one ONNX Runtime call per wave, in an executor (never on the loop);
+   encode every prediction, dead letter and new record. Everything that can fail for reasons of an event's
+   content fails here, before any effect.
 2. :meth:`BatchProcessor.publish`: send the predictions and dead letters and wait until the broker has them.
 3. :meth:`BatchProcessor.store_state`: store the new states in one fenced round trip. A refused write (another
    worker got there first, or this batch was already applied) changes nothing and is counted as ``fenced``.
+   Applied writes enter the cache; a refused one drops the stream from it.
 
 Only then does the caller let the consumer commit the batch's offsets. A crash anywhere before that makes
 the broker redeliver the batch; the state is still the old one, so the same predictions are computed and
@@ -15,6 +18,10 @@ published again (at-least-once, deduplicable by ``(stream_id, seq)``) and the st
 The stages are separate so that a caller retrying after an outage retries only the stage that failed
 (:mod:`rnnstream.worker.batch_runner`). This module knows neither faust nor Redis: the store and the
 publisher are ports.
+
+The hot path builds one :class:`StateKey` per stream per batch, encodes predictions directly
+(:class:`~rnnstream.events.predictions.PredictionEncoder`), encodes each new record once (the store sends
+those bytes) and updates the metrics once per batch, not per event.
 """
 
 from __future__ import annotations
@@ -35,7 +42,6 @@ from rnnstream.events.codec import (
     dead_letter_for,
     decode_input_event,
     encode_dead_letter,
-    encode_prediction,
     event_key,
 )
 from rnnstream.events.models import (
@@ -43,16 +49,16 @@ from rnnstream.events.models import (
     DEFAULT_MAX_EVENT_BYTES,
     DeadLetter,
     DeadLetterReason,
-    PredictionEvent,
     SourcePosition,
 )
-from rnnstream.events.predictions import prediction_event
+from rnnstream.events.predictions import PredictionEncoder
 from rnnstream.runtime.session import OnnxModel
-from rnnstream.state.codec import check_encodable
+from rnnstream.state.codec import encode_record
 from rnnstream.state.store import StateStore
 from rnnstream.worker.admission import admit
 from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import ActiveStreams, WorkerMetrics
+from rnnstream.worker.state_cache import Generation, Partition, StateCache
 
 MAX_DEAD_LETTER_ORIGINAL = 64 * 1024
 
@@ -77,8 +83,18 @@ class Publisher(Protocol):
 
 
 @dataclass
+class PredictionStats:
+    """One model's predictions in a batch, for the metrics: how many, how many final, their timestamps."""
+
+    count: int = 0
+    final: int = 0
+    produced_at_ms: list[int] = field(default_factory=list)
+
+
+@dataclass
 class BatchReport:
-    predictions: list[PredictionEvent] = field(default_factory=list)
+    #: Predictions by model name.
+    predictions: dict[str, PredictionStats] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0
     fenced: int = 0
@@ -101,8 +117,11 @@ class PreparedBatch:
     prediction_records: list[tuple[bytes, bytes]]
     dead_letter_records: list[tuple[bytes | None, bytes]]
     writes: list[StateWrite]
-    #: The batch's events of each stream whose state it computes, in batch order, by (model, version, stream).
-    events: dict[tuple[str, str, str], list[RawEvent]] = field(default_factory=dict)
+    #: The batch's events of each stream whose state it computes, in batch order.
+    events: dict[StateKey, list[RawEvent]] = field(default_factory=dict)
+    #: The partition each stream's events came from, and the cache generation of each partition at the start.
+    partitions: dict[StateKey, Partition] = field(default_factory=dict)
+    generations: dict[Partition, Generation] = field(default_factory=dict)
     #: After :meth:`BatchProcessor.store_state`: streams whose write the fence refused while the stored record
     #: is behind the one computed here (another worker stored an older seq first); their events must run
     #: again from the stored state, or the chunks after that seq would never be applied.
@@ -110,7 +129,12 @@ class PreparedBatch:
 
     def events_of(self, key: StateKey) -> list[RawEvent]:
         """The batch's events of the stream ``key`` names."""
-        return self.events.get((key.model, key.version, key.stream_id), [])
+        return self.events.get(key, [])
+
+    @property
+    def new_records(self) -> dict[StateKey, StreamRecord]:
+        """The record each written stream will have once this batch is stored."""
+        return {w.key: w.record for w in self.writes}
 
 
 class BatchProcessor:
@@ -125,9 +149,11 @@ class BatchProcessor:
         config: ProcessorConfig,
         *,
         executor: Executor | None = None,
+        cache: StateCache | None = None,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self.models = models
+        self.cache = cache
         self.store = store
         self.publisher = publisher
         self.metrics = metrics
@@ -135,8 +161,12 @@ class BatchProcessor:
         self.executor = executor
         self.clock_ms = clock_ms
         self.active = ActiveStreams(metrics, config.state_ttl_s)
+        self._encoders: dict[tuple[str, str], PredictionEncoder] = {}
         for m in models:
             metrics.set_model_info(m.name, version=m.version, task=m.manifest.task, cell=m.manifest.cell)
+            self._encoders[m.name, m.version] = PredictionEncoder(
+                model=m.name, model_version=m.version, labels=m.labels
+            )
 
     async def process(self, batch: Sequence[RawEvent]) -> BatchReport:
         """All three stages in order. Raises ``StateError`` (nothing stored, offsets must not be committed)
@@ -146,15 +176,21 @@ class BatchProcessor:
         await self.store_state(prepared)
         return prepared.report
 
-    async def prepare(self, batch: Sequence[RawEvent]) -> PreparedBatch:
-        """Decode, admit, load, step and encode: everything but the effects. Raises ``StateError`` when the
-        store cannot be read; any other exception means the batch's content hit a bug."""
+    async def prepare(
+        self, batch: Sequence[RawEvent], *, after: PreparedBatch | None = None
+    ) -> PreparedBatch:
+        """Decode, admit, load, step and encode: everything but the effects. ``after`` is the batch before
+        this one when it is not stored yet (pipelining): its new records are the state this batch starts
+        from. Raises ``StateError`` when the store cannot be read; any other exception means the batch's
+        content hit a bug."""
         report = BatchReport()
         now = self.clock_ms()
         self.metrics.batch_events.observe(len(batch))
         groups: dict[tuple[str, str], tuple[OnnxModel, list[AdmittedChunk]]] = {}
         originals: dict[int, RawEvent] = {}
-        events: dict[tuple[str, str, str], list[RawEvent]] = {}
+        keys: dict[tuple[str, str, str], StateKey] = {}  # the batch's one key map
+        events: dict[StateKey, list[RawEvent]] = {}
+        partitions: dict[StateKey, Partition] = {}
         for raw in batch:
             try:
                 event = decode_input_event(
@@ -167,50 +203,68 @@ class BatchProcessor:
                 continue
             groups.setdefault((model.name, model.version), (model, []))[1].append(chunk)
             originals[id(chunk)] = raw
-            events.setdefault((model.name, model.version, chunk.stream_id), []).append(raw)
+            name = (model.name, model.version, chunk.stream_id)
+            key = keys.get(name)
+            if key is None:
+                key = keys[name] = StateKey(*name)
+                events[key] = []
+                partitions[key] = (raw.topic, raw.partition)
+            events[key].append(raw)
 
-        keys = [
-            StateKey(n, v, s)
-            for (n, v), (_, chunks) in groups.items()
-            for s in dict.fromkeys(c.stream_id for c in chunks)
-        ]
-        records: dict[StateKey, StreamRecord | None] = {}
-        if keys:
-            started = time.perf_counter()
-            records = dict(zip(keys, await self.store.load_many(keys), strict=True))
-            self.metrics.observe_redis("load", time.perf_counter() - started)
-
+        generations = self.cache.generations(set(partitions.values())) if self.cache is not None else {}
+        records = await self._find_records(list(events), after, now)
         results = await asyncio.get_running_loop().run_in_executor(
-            self.executor, self._run_models, groups, records, now
+            self.executor, self._run_models, groups, records, keys, now
         )
         writes: list[StateWrite] = []
+        predictions: list[tuple[bytes, bytes]] = []
         for model, result in results:
             writes.extend(result.writes)
             report.waves += len(result.wave_rows)
             self.metrics.onnx_seconds.labels(model=model.name).observe(result.onnx_seconds)
             for rows in result.wave_rows:
                 self.metrics.wave_rows.observe(rows)
-            for outcome in result.outcomes:
-                self._account(model, outcome, originals[id(outcome.chunk)], report, now)
+            self._account(model, result.outcomes, originals, report, predictions, now)
         self.metrics.batch_waves.observe(report.waves)
-        for write in writes:
-            check_encodable(write.record)
+        # encoded once, here: a record that cannot be encoded fails before anything is published
+        writes = [StateWrite(w.key, w.expected_seq, w.record, encode_record(w.record)) for w in writes]
         return PreparedBatch(
             report,
-            [(event_key(p.stream_id), encode_prediction(p)) for p in report.predictions],
+            predictions,
             self._dead_letter_records(report.dead_letters),
             writes,
             events,
+            partitions,
+            generations,
         )
+
+    async def _find_records(
+        self, keys: list[StateKey], after: PreparedBatch | None, now: int
+    ) -> dict[StateKey, StreamRecord | None]:
+        """Each key's record: from ``after``'s new records, the cache, or the store (one round trip)."""
+        records: dict[StateKey, StreamRecord | None] = {}
+        missing = keys
+        if after is not None and after.writes:
+            pending = after.new_records
+            records.update((k, pending[k]) for k in keys if k in pending)
+            missing = [k for k in keys if k not in records]
+        if self.cache is not None and missing:
+            records.update(self.cache.lookup(missing, now))
+            missing = [k for k in missing if k not in records]
+        if missing:
+            started = time.perf_counter()
+            records.update(zip(missing, await self.store.load_many(missing), strict=True))
+            self.metrics.observe_redis("load", time.perf_counter() - started)
+        return records
 
     async def publish(self, prepared: PreparedBatch) -> None:
         """Send the batch's predictions and dead letters; returns once the broker acknowledged them."""
         report = prepared.report
         if prepared.prediction_records:
             await self.publisher.send_predictions(prepared.prediction_records)
-            for p in report.predictions:
-                self.metrics.count_prediction(p.model, final=p.final)
-                self.metrics.observe_latency(p.model, p.produced_at_ms / 1000.0)
+            for model, stats in report.predictions.items():
+                self.metrics.count_predictions(model, count=stats.count, final=stats.final)
+                self.metrics.observe_latencies(model, stats.produced_at_ms)
         if prepared.dead_letter_records:
             await self.publisher.send_dead_letters(prepared.dead_letter_records)
             for d in report.dead_letters:
@@ -219,7 +273,7 @@ class BatchProcessor:
     async def store_state(self, prepared: PreparedBatch) -> None:
         """Store the new states, fenced, in one round trip; raises ``StateError`` when the store fails.
         Fills ``prepared.behind`` with the streams whose events must run again."""
-        writes, report = prepared.writes, prepared.report
+        writes, report, cache = prepared.writes, prepared.report, self.cache
         if writes:
             started = time.perf_counter()
             outcomes = await self.store.store_many(writes, ttl_s=self.config.state_ttl_s)
@@ -228,9 +282,16 @@ class BatchProcessor:
                 if not res.applied:
                     report.fenced += 1
                     self.metrics.count_events(w.key.model, "fenced")
+                    if cache is not None:
+                        cache.drop(w.key)
                     if res.stored_seq is None or res.stored_seq < w.record.seq:
                         prepared.behind.append(w.key)
-                elif w.record.ended:
+                    continue
+                if cache is not None:
+                    partition = prepared.partitions.get(w.key)
+                    if partition is not None:
+                        cache.put(w.key, w.record, partition, prepared.generations[partition])
+                if w.record.ended:
                     self.active.forget(w.key.model, w.key.stream_id)
                 else:
                     self.active.touch(w.key.model, w.key.stream_id)
@@ -254,48 +315,64 @@ class BatchProcessor:
         self,
         groups: dict[tuple[str, str], tuple[OnnxModel, list[AdmittedChunk]]],
         records: dict[StateKey, StreamRecord | None],
+        keys: dict[tuple[str, str, str], StateKey],
         now: int,
     ) -> list[tuple[OnnxModel, StepResult]]:
         out = []
+        policy = self.config.gap_policy
         for (name, version), (model, chunks) in groups.items():
-            mine = {c.stream_id: records[StateKey(name, version, c.stream_id)] for c in chunks}
-            out.append((model, run_step(model, chunks, mine, policy=self.config.gap_policy, now_ms=now)))
+            mine = {c.stream_id: keys[name, version, c.stream_id] for c in chunks}
+            loaded = {stream: records[key] for stream, key in mine.items()}
+            out.append((model, run_step(model, chunks, loaded, policy=policy, now_ms=now, keys=mine)))
         return out
 
     def _account(
-        self, model: OnnxModel, o: ChunkOutcome, raw: RawEvent, report: BatchReport, now: int
+        self,
+        model: OnnxModel,
+        outcomes: Sequence[ChunkOutcome],
+        originals: dict[int, RawEvent],
+        report: BatchReport,
+        predictions: list[tuple[bytes, bytes]],
+        now: int,
     ) -> None:
-        d = o.decision
-        if d.accepted:
-            assert o.scores is not None
-            report.predictions.append(
-                prediction_event(
-                    stream_id=o.chunk.stream_id,
-                    seq=o.chunk.seq,
-                    model=model.name,
-                    model_version=model.version,
-                    labels=model.labels,
+        encoder = self._encoders[model.name, model.version]
+        stats = report.predictions.setdefault(model.name, PredictionStats())
+        accepted = duplicates = rejected = 0
+        for o in outcomes:
+            d, chunk = o.decision, o.chunk
+            if d.accepted:
+                assert o.scores is not None
+                value = encoder.encode(
+                    stream_id=chunk.stream_id,
+                    seq=chunk.seq,
                     scores=o.scores,
                     steps_seen=o.steps_seen,
                     final=d.final,
                     gap=d.gap,
-                    produced_at_ms=o.chunk.produced_at_ms,
+                    produced_at_ms=chunk.produced_at_ms,
                     predicted_at_ms=now,
                 )
-            )
-            self.metrics.count_events(model.name, "accepted")
-        elif d.outcome is Outcome.DUPLICATE:
-            report.duplicates += 1
-            self.metrics.count_events(model.name, "duplicate")
-        else:
-            assert d.reason is not None
-            detail = (
-                f"stream {o.chunk.stream_id!r} already ended at seq {d.expected_seq}"
-                if d.reason == "after_end"
-                else f"stream {o.chunk.stream_id!r}: expected seq {_next_seq(d.expected_seq)}, got {d.seq} (gap policy reject)"
-            )
-            report.dead_letters.append(self._dead_letter(raw, EventError(d.reason.value, detail), now))
-            self.metrics.count_events(model.name, "rejected")
+                predictions.append((event_key(chunk.stream_id), value))
+                stats.count += 1
+                stats.final += d.final
+                stats.produced_at_ms.append(chunk.produced_at_ms)
+                accepted += 1
+            elif d.outcome is Outcome.DUPLICATE:
+                duplicates += 1
+            else:
+                assert d.reason is not None
+                detail = (
+                    f"stream {chunk.stream_id!r} already ended at seq {d.expected_seq}"
+                    if d.reason == "after_end"
+                    else f"stream {chunk.stream_id!r}: expected seq {_next_seq(d.expected_seq)}, got {d.seq} (gap policy reject)"
+                )
+                raw = originals[id(chunk)]
+                report.dead_letters.append(self._dead_letter(raw, EventError(d.reason.value, detail), now))
+                rejected += 1
+        report.duplicates += duplicates
+        for outcome, n in (("accepted", accepted), ("duplicate", duplicates), ("rejected", rejected)):
+            if n:
+                self.metrics.count_events(model.name, outcome, n)  # type: ignore[arg-type]
 
     def _dead_letter(self, raw: RawEvent, exc: EventError, now: int) -> DeadLetter:
         source = (
