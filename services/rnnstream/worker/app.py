@@ -1,14 +1,25 @@
 """The composition root: ``build_worker(settings)`` makes the faust app, the agent, the state store, the
-publisher, the metrics and the HTTP endpoints from typed settings. Nothing is created at import time."""
+state cache, the publisher, the metrics and the HTTP endpoints from typed settings. Nothing is created at
+import time.
+
+faust owns the consumer group, the partitions, the commits and the lifecycle. The agent takes batches with
+``noack_take`` and acknowledges each batch's events itself once the batch is stored (the batch runner's
+``on_stored``), so faust commits nothing of a batch before its state is stored, whichever way the agent
+leaves. Predictions go out through the worker's own aiokafka producer in record batches
+(:class:`~rnnstream.worker.publisher.BatchPublisher`), or faust's producer (``RNNSTREAM_PUBLISHER=faust``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
@@ -18,9 +29,10 @@ from rnnstream.worker.epoch import EpochWatch
 from rnnstream.worker.kafka_client import KafkaConnection
 from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
-from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
-from rnnstream.worker.publisher import TopicPublisher
+from rnnstream.worker.processor import INLINE, BatchProcessor, ProcessorConfig, Publisher, RawEvent
+from rnnstream.worker.publisher import BatchPublisher, TopicPublisher
 from rnnstream.worker.settings import WorkerSettings
+from rnnstream.worker.state_cache import StateCache
 from rnnstream.worker.transport import low_latency_transport
 
 log = logging.getLogger("rnnstream.worker")
@@ -53,6 +65,9 @@ class Worker:
     prometheus: CollectorRegistry
     health: Health
     epoch: EpochWatch
+    cache: StateCache
+    #: The worker's own publisher (``RNNSTREAM_PUBLISHER=batch``), started and stopped by the worker service.
+    batch_publisher: BatchPublisher | None = None
 
 
 def build_worker(
@@ -84,11 +99,29 @@ def build_worker(
         table_cleanup_interval=3600.0,
     )
     app.transport = low_latency_transport(app, settings.fetch_max_wait_ms)
-    publisher = TopicPublisher(
-        lambda topic, key, value: app.producer.send(topic, key, value, None, None, None),
-        settings.prediction_topic,
-        settings.dead_letter_topic,
-    )
+    batch_publisher: BatchPublisher | None = None
+    publisher: Publisher
+    if settings.publisher == "batch":
+        batch_publisher = publisher = BatchPublisher(
+            partial(
+                AIOKafkaProducer,
+                **KafkaConnection.from_settings(settings).aiokafka_kwargs(),
+                client_id=f"{settings.app_id}-predictions",
+                acks="all",
+                enable_idempotence=False,  # not every Kafka-protocol broker grants producer ids (tansu does not)
+                linger_ms=0,
+                max_batch_size=1024 * 1024,  # a batch's predictions for one partition fit one record batch
+            ),
+            settings.prediction_topic,
+            settings.dead_letter_topic,
+        )
+    else:
+        publisher = TopicPublisher(
+            lambda topic, key, value: app.producer.send(topic, key, value, None, None, None),
+            settings.prediction_topic,
+            settings.dead_letter_topic,
+        )
+    cache = StateCache(settings.state_cache_entries, max_age_s=settings.state_ttl_s / 2, metrics=metrics)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx")
     processor = BatchProcessor(
         models,
@@ -101,15 +134,33 @@ def build_worker(
             max_event_bytes=settings.max_event_bytes,
             max_chunk_steps=settings.max_chunk_steps,
         ),
-        executor=executor,
+        executor=executor if settings.step_in_thread else INLINE,
+        cache=cache if cache.enabled else None,
     )
     runner = BatchRunner(processor, health, metrics)
-    epoch = EpochWatch(store, metrics)
+    epoch = EpochWatch(store, metrics, on_change=cache.clear)
     worker = Worker(
-        settings, app, models, store, processor, executor, runner, metrics, prometheus, health, epoch
+        settings,
+        app,
+        models,
+        store,
+        processor,
+        executor,
+        runner,
+        metrics,
+        prometheus,
+        health,
+        epoch,
+        cache,
+        batch_publisher,
     )
     _wire(worker)
     return worker
+
+
+def _ack(events: Any) -> None:
+    for event in events:
+        event.ack()
 
 
 def _wire(w: Worker) -> None:
@@ -130,19 +181,28 @@ def _wire(w: Worker) -> None:
 
     @app.agent(source, name="rnnstream-step")
     async def step(stream: Any) -> None:
-        async for events in stream.take_events(s.batch_max_events, within=s.batch_timeout_ms / 1000):
-            batch = [
-                RawEvent(e.value or b"", e.key, e.message.topic, e.message.partition, e.message.offset)
-                for e in events
-            ]
-            try:
-                await w.runner.run(batch)
-            except BaseException:
-                # faust's take_events acks the whole batch in a `finally` around its `yield`: whatever leaves
-                # this body, an error included, would commit offsets of events never processed. The runner
-                # handles every error it knows; for anything else, leave without committing.
-                log.exception("the batch runner failed unexpectedly")
-                exit_without_commit()
+        # noack_take: faust acknowledges nothing by itself; each batch's events are acknowledged (and so
+        # become committable) by `_ack`, which the runner calls once the batch is stored.
+        try:
+            async for events in stream.noack_take(s.batch_max_events, within=s.batch_timeout_ms / 1000):
+                batch = [
+                    RawEvent(e.value or b"", e.key, e.message.topic, e.message.partition, e.message.offset)
+                    for e in events
+                ]
+                if s.pipeline_batches:
+                    await w.runner.submit(batch, partial(_ack, events))
+                else:
+                    await w.runner.run(batch)
+                    _ack(events)
+        except asyncio.CancelledError:
+            # stopping: the batch in the background (if any) gets its grace to be stored and acknowledged
+            await w.runner.drain()
+            raise
+        except BaseException:
+            # The runner handles every error it knows; for anything else leave without committing what is
+            # not stored (nothing unacknowledged is committed, but faust would go on without this agent).
+            log.exception("the batch runner failed unexpectedly")
+            exit_without_commit()
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -151,6 +211,12 @@ def _wire(w: Worker) -> None:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        # faust waited until every taken event was acknowledged, so no batch of ours is in flight; drain in
+        # case, then forget the revoked partitions' streams (another worker may write them from now on)
+        await w.runner.drain()
+        dropped = w.cache.revoke((tp.topic, tp.partition) for tp in revoked)
+        if dropped:
+            log.info("revoked %d partitions: %d cached stream records dropped", len(revoked), dropped)
         for tp in revoked:
             w.metrics.clear_consumer_lag(tp.topic, tp.partition)
 

@@ -23,6 +23,14 @@ true by construction; this is the last line of defence for what they miss (a bug
 * **Stopping** (SIGTERM, SIGINT): a stage in flight gets ``stop_grace_s`` to finish; a batch in an outage, or
   one that does not finish in time, makes the process exit with status 75 without committing, so the batch
   is redelivered to whichever worker takes the partition. A batch that finishes is committed as usual.
+
+**Pipelining** (:meth:`BatchRunner.submit`, what the worker uses): batch N+1 is decoded, loaded and stepped
+while batch N is published and stored. Batch N+1 starts from the records batch N computed (they are not
+stored yet), so the state each stream's chunks see is the same as in the serial order. The effects stay
+serial: N+1 is published only after N is stored, and ``on_stored`` (the offsets' acknowledgement) is called
+for N before N+1's. When N does not finish cleanly (a fence refusal, a failure that was bisected), the
+prepared N+1 is thrown away and N+1 runs again from the store, serially, before anything of it is
+published. docs/architecture.md gives the ordering argument.
 """
 
 from __future__ import annotations
@@ -95,6 +103,8 @@ class BatchRunner:
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
         self.stop_grace_s = stop_grace_s
+        self._inflight: asyncio.Future[bool] | None = None
+        self._inflight_batch: PreparedBatch | None = None
 
     async def run(self, batch: Sequence[RawEvent]) -> None:
         """Process ``batch`` until every event has a prediction or a dead letter and the state is stored."""
@@ -102,6 +112,62 @@ class BatchRunner:
             await self._run(batch)
         except asyncio.CancelledError:
             self.exit_now()
+
+    async def submit(self, batch: Sequence[RawEvent], on_stored: Callable[[], None]) -> None:
+        """Pipelined :meth:`run`: prepare ``batch`` while the batch before is published and stored, then
+        hand its publish and store to the background and return. ``on_stored`` is called once the batch is
+        stored (or dead-lettered), in submission order: the caller acknowledges its offsets there.
+
+        A failure of the background work is raised by the next :meth:`submit` or :meth:`drain`."""
+        before = self._inflight_batch
+        prepared: PreparedBatch | None
+        try:
+            prepared = await self._until_done(
+                "state", partial(self.processor.prepare, batch, after=before), _state_outage
+            )
+        except Exception:  # the batch's content hit a bug: run serially below, which bisects
+            prepared = None
+        clean = await self.drain()
+        if prepared is None or not clean:
+            # the batch before did not end as computed: prepare again from the store, one batch at a time
+            await self._run(batch)
+            on_stored()
+            return
+        self._inflight_batch = prepared
+        self._inflight = asyncio.ensure_future(self._finish(batch, prepared, on_stored))
+
+    async def drain(self) -> bool:
+        """Wait until the batch in the background is stored; True when it ended as prepared (no fence
+        refusal, no failure). Re-raises what the background work raised."""
+        inflight, self._inflight = self._inflight, None
+        self._inflight_batch = None
+        if inflight is None:
+            return True
+        return await inflight
+
+    async def _finish(
+        self, batch: Sequence[RawEvent], prepared: PreparedBatch, on_stored: Callable[[], None]
+    ) -> bool:
+        processor = self.processor
+        try:
+            await self._until_done("publish", partial(processor.publish, prepared), _any)
+            await self._until_done("state", partial(processor.store_state, prepared), _state_outage)
+        except Exception as exc:
+            await self._isolate(batch, exc)
+            on_stored()
+            return False
+        except asyncio.CancelledError:
+            self.exit_now()
+        clean = not prepared.report.fenced
+        if prepared.behind:
+            again = {id(raw) for key in prepared.behind for raw in prepared.events_of(key)}
+            log.warning(
+                "the fence refused %d streams' writes behind them: running their events again",
+                len(prepared.behind),
+            )
+            await self._run([raw for raw in batch if id(raw) in again])
+        on_stored()
+        return clean
 
     async def _run(self, batch: Sequence[RawEvent]) -> None:
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
 
@@ -43,9 +44,12 @@ class EpochCheck(Enum):
 class EpochWatch:
     """Reads the store's epoch on each :meth:`check` and reports when it changes."""
 
-    def __init__(self, store: StateStore, metrics: WorkerMetrics) -> None:
+    def __init__(
+        self, store: StateStore, metrics: WorkerMetrics, *, on_change: Callable[[], None] | None = None
+    ) -> None:
         self._store = store
         self._metrics = metrics
+        self._on_change = on_change
         self._current: StateEpoch | None = None
         self._failing = False
 
@@ -74,6 +78,8 @@ class EpochWatch:
         if epoch == previous:
             return EpochCheck.SAME
         self._metrics.count_state_epoch_change()
+        if self._on_change is not None:
+            self._on_change()  # the worker drops its state cache: it holds records of the lost data
         log.error(
             "STATE LOSS: the state store's epoch changed from %s (created %s) to %s (created %s). The store "
             "lost its data: streams live before it restart from zero state (gap=true). Check Redis "

@@ -4,7 +4,8 @@
    (a bad event becomes a dead letter alone); find the state of every (model, version, stream) in the batch:
    first among the records the batch before computed (``after``, when batches are pipelined), then in the
    write-through cache (:mod:`rnnstream.worker.state_cache`), the rest from the store in one round trip;
-   run the per-chunk rule and the waves, one ONNX Runtime call per wave, in an executor (never on the loop);
+   run the per-chunk rule and the waves, one ONNX Runtime call per wave, in an executor or on the loop's
+   thread (:data:`INLINE`, the worker's default: measured faster on 2 cores, docs/benchmarks.md);
    encode every prediction, dead letter and new record. Everything that can fail for reasons of an event's
    content fails here, before any effect.
 2. :meth:`BatchProcessor.publish`: send the predictions and dead letters and wait until the broker has them.
@@ -61,6 +62,16 @@ from rnnstream.worker.metrics import ActiveStreams, WorkerMetrics
 from rnnstream.worker.state_cache import Generation, Partition, StateCache
 
 MAX_DEAD_LETTER_ORIGINAL = 64 * 1024
+
+
+class _Inline:
+    def __repr__(self) -> str:
+        return "INLINE"
+
+
+#: Pass as ``executor`` to run the step on the event loop's thread (ONNX Runtime releases the GIL while it
+#: computes; the Python around it then needs no hand-over between threads).
+INLINE: Executor = _Inline()  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -213,9 +224,12 @@ class BatchProcessor:
 
         generations = self.cache.generations(set(partitions.values())) if self.cache is not None else {}
         records = await self._find_records(list(events), after, now)
-        results = await asyncio.get_running_loop().run_in_executor(
-            self.executor, self._run_models, groups, records, keys, now
-        )
+        if self.executor is INLINE:
+            results = self._run_models(groups, records, keys, now)
+        else:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self._run_models, groups, records, keys, now
+            )
         writes: list[StateWrite] = []
         predictions: list[tuple[bytes, bytes]] = []
         for model, result in results:

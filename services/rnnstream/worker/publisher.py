@@ -1,5 +1,6 @@
-"""The batch processor's publisher over any Kafka client: one class for faust's producer (the worker) and
-aiokafka's (the bench's in-process pipeline).
+"""The batch processor's publishers: :class:`TopicPublisher` over any Kafka client's per-record ``send``
+(faust's producer, aiokafka's), :class:`BatchPublisher` over an aiokafka producer's record batches (the
+worker's default; docs/benchmarks.md has the measurement that chose it).
 
 ``send(topic, key, value)`` queues one record and returns a future of its acknowledgement, which is what
 ``faust``'s ``producer.send`` and ``aiokafka``'s ``AIOKafkaProducer.send`` both do. A batch returns once
@@ -32,6 +33,88 @@ class TopicPublisher:
             acks = [await self._send_record(topic, key, value) for key, value in records]
             await asyncio.gather(*acks)
         except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise PublishError(f"publishing {len(records)} records to {topic} failed: {exc}") from exc
+
+    async def send_predictions(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        """Send ``(key, value)`` predictions; returns once the broker has all of them."""
+        await self._send(self.prediction_topic, records)
+
+    async def send_dead_letters(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        """Send ``(key, value)`` dead letters; returns once the broker has all of them."""
+        await self._send(self.dead_letter_topic, records)
+
+
+class BatchPublisher:
+    """Publishes a batch's records through an ``AIOKafkaProducer`` a partition at a time: the records of each
+    partition go into one record batch (``create_batch``/``send_batch``; more only when one fills up), and
+    one ``gather`` waits for every acknowledgement. Per record that is one ``append``, where
+    :class:`TopicPublisher` pays a coroutine, a future and the producer's bookkeeping.
+
+    Partitions are chosen as the producer would choose them, with the Java client's murmur2 partitioner
+    over the topic's partitions, so a stream's predictions land on the partition its key names. Order per
+    partition is the order of ``records``: the producer keeps one request per partition in flight.
+    """
+
+    def __init__(
+        self,
+        producer: Any,
+        prediction_topic: str,
+        dead_letter_topic: str,
+        *,
+        partitioner: Callable[[bytes | None, list[int], list[int]], int] | None = None,
+    ) -> None:
+        from aiokafka.partitioner import DefaultPartitioner
+
+        #: An ``AIOKafkaProducer``, or a function making one (aiokafka makes a producer on a running loop
+        #: only, so the worker passes a factory and calls :meth:`start` from its service).
+        self._producer = producer
+        self.prediction_topic = prediction_topic
+        self.dead_letter_topic = dead_letter_topic
+        self._partitioner = partitioner or DefaultPartitioner()
+
+    @property
+    def producer(self) -> Any:
+        """The producer; a :class:`PublishError` before :meth:`start` made it from a factory."""
+        if callable(self._producer):
+            raise PublishError("the publisher's producer is not started")
+        return self._producer
+
+    async def start(self) -> None:
+        """Make the producer (when given a factory) and start it."""
+        if callable(self._producer):
+            self._producer = self._producer()
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush what is queued and stop the producer (nothing when it was never made)."""
+        if not callable(self._producer):
+            await self._producer.stop()
+
+    async def _send(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        try:
+            producer = self.producer
+            partitions = sorted(await producer.partitions_for(topic))
+            by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+            for record in records:
+                by_partition.setdefault(self._partitioner(record[0], partitions, partitions), []).append(
+                    record
+                )
+            acks = []
+            for partition, group in by_partition.items():
+                batch = producer.create_batch()
+                for key, value in group:
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        acks.append(await producer.send_batch(batch, topic, partition=partition))
+                        batch = producer.create_batch()
+                        if batch.append(key=key, value=value, timestamp=None) is None:
+                            raise PublishError(f"a record of {len(value)} bytes does not fit a record batch")
+                acks.append(await producer.send_batch(batch, topic, partition=partition))
+            await asyncio.gather(*acks)
+        except asyncio.CancelledError:
+            raise
+        except PublishError:
             raise
         except Exception as exc:
             raise PublishError(f"publishing {len(records)} records to {topic} failed: {exc}") from exc

@@ -13,6 +13,7 @@ or SIGINT arrives, so a batch stuck in an outage does not hold up faust's shutdo
 
 from __future__ import annotations
 
+import logging
 from typing import Any, NoReturn
 
 import faust
@@ -33,6 +34,8 @@ class WorkerService(Service):  # type: ignore[misc]
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:
+        if self.worker.batch_publisher is not None:
+            await self.worker.batch_publisher.start()
         self._runner = web.AppRunner(make_http_app(self.worker), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.worker.settings.http_host, self.worker.settings.http_port)
@@ -41,6 +44,8 @@ class WorkerService(Service):  # type: ignore[misc]
     async def on_stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.worker.batch_publisher is not None:
+            await self.worker.batch_publisher.stop()  # flushes what is queued
         self.worker.executor.shutdown(wait=True)
         await self.worker.store.close()
 
@@ -52,6 +57,14 @@ class RnnstreamFaustWorker(faust.Worker):  # type: ignore[misc]
     def __init__(self, w: Worker, **kwargs: Any) -> None:
         self._health = w.health
         super().__init__(w.app, WorkerService(w), **kwargs)
+        # faust's terminal spinner sets the root logger to DEBUG so that every record spins it; then every
+        # `log.debug` of aiokafka's hot path (one per record sent) builds a record that is thrown away
+        self.spinner = None
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        if level:
+            logger.setLevel(level)
 
     def _on_sigterm(self) -> None:
         self._health.stopping.set()

@@ -117,6 +117,21 @@ class WorkerSettings(BaseSettings):
     """``RNNSTREAM_BATCH_TIMEOUT_MS``: longest a batch waits to fill up, in milliseconds (0: take what is
     there)."""
 
+    pipeline_batches: bool = True
+    """``RNNSTREAM_PIPELINE_BATCHES``: prepare (decode, load, step) the next batch while the one before is
+    published and stored. The effects stay in order either way (docs/architecture.md); ``false`` runs one
+    batch at a time, for comparison."""
+
+    step_in_thread: bool = False
+    """``RNNSTREAM_STEP_IN_THREAD``: run the model step in a thread beside the event loop instead of on it.
+    Off by default: the hand-over between threads (and the GIL between them) cost more than the overlap gave
+    on 2 cores (docs/benchmarks.md). ONNX Runtime releases the GIL while it computes either way."""
+
+    publisher: Literal["batch", "faust"] = "batch"
+    """``RNNSTREAM_PUBLISHER``: how predictions and dead letters are sent. ``batch``: the worker's own aiokafka
+    producer, one record batch per partition per batch (the faster; docs/benchmarks.md); ``faust``: faust's
+    producer, one ``send`` per record."""
+
     max_chunk_steps: PositiveInt = DEFAULT_MAX_CHUNK_STEPS
     """``RNNSTREAM_MAX_CHUNK_STEPS``: most time steps (feature frames or tokens) one event may carry; longer
     events go to the dead-letter topic."""
@@ -150,6 +165,12 @@ class WorkerSettings(BaseSettings):
     state_ttl_s: PositiveInt = 3600
     """``RNNSTREAM_STATE_TTL_S``: seconds a stream's state lives after its last write; an idle stream is
     forgotten after that, and a stream id must not be reused within it."""
+
+    state_cache_entries: int = Field(default=100_000, ge=0)
+    """``RNNSTREAM_STATE_CACHE_ENTRIES``: streams whose last stored record the worker keeps in memory, so
+    their next chunk needs no Redis read (least recently used dropped first; 0 turns the cache off). An LSTM
+    record of 2 layers x 128 units is about 2 KB, so the default holds up to about 200 MB. Records older than
+    half of ``RNNSTREAM_STATE_TTL_S`` are read from Redis again."""
 
     state_epoch_check_s: float = Field(default=5.0, gt=0)
     """``RNNSTREAM_STATE_EPOCH_CHECK_S``: seconds between two reads of the state store's epoch; a changed epoch
