@@ -4,6 +4,7 @@ batch's store; a refusal by the fence in one batch sends the next one back to th
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -195,3 +196,19 @@ async def test_a_revoked_partition_is_read_from_the_store_again() -> None:
     assert reg.get_sample_value("rnnstream_state_cache_total", {"result": "hit"}) in (None, 0.0)
     record = (await records(store, ["r"]))[0]
     assert record is not None and record.seq == 1
+
+
+async def test_a_batch_stored_before_a_state_loss_is_not_the_next_ones_start() -> None:
+    """The batch before finished in the background; then the store lost its data (the epoch watch clears the
+    cache): the next batch must start from the store, not from what the finished batch computed."""
+    store = MemoryStateStore()
+    runner, rec, cache, _ = make(store)
+    await runner.submit([raw("e", 0)], lambda: None)
+    for _ in range(10):  # let the background batch finish, without draining it
+        await asyncio.sleep(0)
+    store._entries.clear()
+    cache.clear()
+    await runner.submit([raw("e", 1)], lambda: None)
+    await runner.drain()
+    published = [decode_prediction(v) for v in rec.predictions]
+    assert [(p.seq, p.gap) for p in published] == [(0, False), (1, True)]

@@ -119,6 +119,10 @@ class BatchRunner:
         stored (or dead-lettered), in submission order: the caller acknowledges its offsets there.
 
         A failure of the background work is raised by the next :meth:`submit` or :meth:`drain`."""
+        if self._inflight is not None and self._inflight.done():
+            # the batch before is stored (or was refused) already: start from the cache and the store, whose
+            # rules (revokes, a lost store's epoch) it would otherwise bypass
+            await self.drain()
         before = self._inflight_batch
         prepared: PreparedBatch | None
         try:
