@@ -44,8 +44,13 @@ def bench(
         typer.Option("--source", help="synthetic (seeded log-mel-like noise) or recorded (bundled FSDD)."),
     ] = "synthetic",
     pipelines: Annotated[
-        str, typer.Option("--pipelines", help="Comma-separated, run in this order: faust,aiokafka,naive.")
-    ] = "faust,aiokafka,naive",
+        str | None,
+        typer.Option(
+            "--pipelines",
+            help="Comma-separated, run in this order, among faust,aiokafka,quix,naive; default: all four "
+            "(quix only when Quix Streams, the peer extra, is installed).",
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="faust worker processes (K).")] = 1,
     broker: Annotated[
         str | None,
@@ -68,11 +73,14 @@ def bench(
     model: Annotated[str, typer.Option("--model", help="Audio model to drive.")] = "fsdd-digits-lstm",
 ) -> None:
     """Drive N streams of audio-feature chunks through the real pipeline (Kafka → worker → Redis → Kafka) and
-    measure it against two references on the same inputs, one pipeline after the other:
+    measure it against three references on the same inputs, one pipeline after the other:
 
     faust: K real `rnnstream worker` processes. aiokafka: the same step code (BatchProcessor) on a plain
-    aiokafka consume → produce loop, the transport ceiling. naive: per event Redis GET, ONNX Runtime with
-    batch 1, Redis SET, send.
+    aiokafka consume → produce loop, the transport ceiling. quix: the step written as a Quix Streams user
+    would (Application, per-message stateful apply with the recurrent state in Quix's RocksDB store, ONNX
+    batch 1, to_topic), in its own process; changelog topics, topic creation and idempotence are off for the
+    local tansu broker (needs the peer extra: pip install -e '.[peer]'). naive: per event Redis GET, ONNX
+    Runtime with batch 1, Redis SET, send.
 
     Per pipeline: offered and achieved chunks/s and frames/s (predictions after the first arrival / time from
     the first to the last arrival), latency p50/p95/p99 (prediction received by the bench − produced_at_ms; at --pace max that is
@@ -84,11 +92,18 @@ def bench(
     """
     from rnnstream.bench import BenchConfig, run_bench
     from rnnstream.bench.load import Source
-    from rnnstream.bench.runner import PIPELINES, Pace
+    from rnnstream.bench.quix import QUIX_MISSING
+    from rnnstream.bench.runner import PIPELINES, Pace, default_pipelines
     from rnnstream.errors import RnnstreamError
 
     err = Console(stderr=True)
-    chosen = tuple(p.strip() for p in pipelines.split(",") if p.strip())
+    if pipelines is None and "quix" not in default_pipelines():
+        err.print(f"[dim]the quix pipeline is left out: {QUIX_MISSING}")
+    chosen = (
+        default_pipelines()
+        if pipelines is None
+        else tuple(p.strip() for p in pipelines.split(",") if p.strip())
+    )
     try:
         config = BenchConfig(
             streams=streams,

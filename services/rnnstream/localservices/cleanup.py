@@ -4,18 +4,24 @@ topics and its Redis keys by prefix. Never ``FLUSHALL``: the Redis may be shared
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
 
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create ``names`` with ``partitions`` partitions each."""
+async def create_topics(
+    bootstrap: str, names: list[str], partitions: int, config: Mapping[str, str] | None = None
+) -> None:
+    """Create ``names`` with ``partitions`` partitions each (and topic settings ``config``)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+            [
+                NewTopic(n, num_partitions=partitions, replication_factor=1, topic_configs=dict(config or {}))
+                for n in names
+            ]
         )
     finally:
         await admin.close()
