@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rnnstream.bench.collector import Collected, PredictionCollector
+from rnnstream.bench.collector import Collected, PredictionCollector, ProbeSample
 from rnnstream.bench.load import (
     LoadSpec,
     Source,
@@ -172,13 +172,13 @@ async def _phase(
     await create_topics(services.bootstrap, names.topics, config.partitions, TOPIC_CONFIG)
     pipeline = _make_pipeline(name, names, config, services, log_dir, models)
 
-    def probe() -> dict[str, float]:
-        out = {"pipeline": pipeline.cpu_seconds()}
-        out.update({k: process_cpu_seconds([pid]) for k, pid in services.pids.items()})
-        return out
+    def probe() -> ProbeSample:
+        cpu = {"pipeline": pipeline.cpu_seconds()}
+        cpu.update({k: process_cpu_seconds([pid]) for k, pid in services.pids.items()})
+        return ProbeSample(cpu, pipeline.rss_bytes())
 
     n = workload.total_chunks
-    collector = PredictionCollector(services.bootstrap, names.predictions, n, cpu_probe=probe)
+    collector = PredictionCollector(services.bootstrap, names.predictions, n, probe=probe)
     producer = make_producer(services.bootstrap, linger_ms=0 if realtime else 5)
     stream_s = workload.chunks_per_stream * config.chunk_ms / 1000.0
     timeout_s = 90.0 + (stream_s if realtime else n / 25.0)
@@ -224,7 +224,7 @@ async def _phase(
             await delete_topics(services.bootstrap, names.topics)
     offered = len(workload.stream_ids) * 1000.0 / config.chunk_ms if realtime else None
     processes = config.workers if name == "faust" else 1
-    return PhaseOutcome(name, collected, sent, batches, offered, processes)
+    return PhaseOutcome(name, collected, sent, batches, offered, processes, in_process=name in IN_PROCESS)
 
 
 def _machine() -> dict[str, Any]:
