@@ -55,6 +55,12 @@ class Collected:
         """Every expected ``(stream_id, seq)`` got a prediction."""
         return self.received >= self.expected
 
+    def note_rss(self, rss_bytes: list[int]) -> None:
+        """Keep the peaks of one reading of the pipeline's processes: their sum and the largest one."""
+        if rss_bytes:
+            self.rss_peak_bytes = max(self.rss_peak_bytes or 0, sum(rss_bytes))
+            self.rss_peak_process_bytes = max(self.rss_peak_process_bytes or 0, max(rss_bytes))
+
 
 class PredictionCollector:
     """Consumes ``topic`` (no consumer group, every partition, from the earliest offset)."""
@@ -135,12 +141,9 @@ class PredictionCollector:
         return r
 
     def _read_probe(self) -> dict[str, float]:
-        """Read the probe: keep the memory peaks (sum of the processes, largest one), return the CPU."""
+        """Read the probe: keep the memory peaks, return the CPU seconds."""
         sample = self._probe()
-        r = self.result
-        if sample.rss_bytes:
-            r.rss_peak_bytes = max(r.rss_peak_bytes or 0, sum(sample.rss_bytes))
-            r.rss_peak_process_bytes = max(r.rss_peak_process_bytes or 0, max(sample.rss_bytes))
+        self.result.note_rss(sample.rss_bytes)
         return sample.cpu_s
 
     def _take(self, value: bytes, got_ms: int) -> int:
