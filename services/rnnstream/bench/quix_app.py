@@ -17,19 +17,15 @@ What it shares with the other pipelines, so its predictions are comparable: the 
 one intra-op thread) and the prediction's wire form (``prediction_event`` + ``encode_prediction``). The
 per-chunk rule is the user's own, short one (:class:`RnnStep`), not rnnstream's chunk rule.
 
-What differs from Quix's defaults, each for the tansu broker of the bench:
-
-* ``use_changelog_topics=False``: no changelog topic behind the store, so the state lives only in the local
-  RocksDB under ``--state-dir`` (a temporary folder) and is not recovered elsewhere after a rebalance.
-  tansu cannot take the compacted changelog topics Quix would create, and the bench has one consumer;
-* ``auto_create_topics=False``: the bench creates the topics beforehand (with ``retention.ms`` set, which
-  Quix reads from the input topic to derive its changelog configuration and tansu reports only when a topic
-  was created with it);
-* ``enable.idempotence=False`` on the producer (Quix turns it on; tansu has no idempotent producers), with
-  ``processing_guarantee="at-least-once"`` (exactly-once needs transactions);
-* consumer ``session.timeout.ms=6000`` / ``heartbeat.interval.ms=2000`` (tansu joins a group after about half
-  the session timeout: librdkafka's 45 s would mean a 22 s start) and ``fetch.wait.max.ms=10`` (tansu answers
-  a waiting fetch only when its max wait expires), as the bench's other consumers use.
+Quix's defaults stay: changelog topics behind the store (Quix creates the compacted
+``changelog__<group>--<input>--default`` topic on the bench's broker), an idempotent producer,
+``processing_guarantee="at-least-once"``, a checkpoint every 5 s. The tansu broker of the bench takes all of
+them; what it needs is on the consumer, as for the bench's other consumers: ``session.timeout.ms=6000`` /
+``heartbeat.interval.ms=2000`` (tansu joins a group after about half the session timeout: librdkafka's 45 s
+would mean a 22 s start) and ``fetch.wait.max.ms=10`` (tansu answers a waiting fetch only when its max wait
+expires). The bench creates the input and prediction topics beforehand with ``retention.ms`` set, which
+Quix reads from the input topic to configure the changelog and tansu reports only when a topic was created
+with it.
 
 Readiness: librdkafka's statistics callback, which Quix passes through (``stats_cb`` in
 ``consumer_extra_config``), every 500 ms; the first one that shows the group joined with partitions assigned
@@ -204,11 +200,8 @@ def make_app(config: QuixAppConfig, models: LoadedModels) -> Application:
         consumer_group=config.group,
         auto_offset_reset="earliest",
         state_dir=config.state_dir,
-        use_changelog_topics=False,
-        auto_create_topics=False,
         processing_guarantee="at-least-once",
         on_processing_error=skip_bad_events,
-        producer_extra_config={"enable.idempotence": False},
         consumer_extra_config={
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 2000,

@@ -44,7 +44,7 @@ from rnnstream.bench.pipelines import (
 from rnnstream.bench.quix import QUIX_MISSING, QuixPipeline, quix_available
 from rnnstream.bench.report import PhaseOutcome, agreement
 from rnnstream.errors import ConfigurationError
-from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics
+from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics_containing
 from rnnstream.localservices.session import Services, services_for_run
 from rnnstream.repository import DEFAULT_REPOSITORY
 from rnnstream.repository.reader import ModelRepository, read_manifest
@@ -220,8 +220,8 @@ async def _phase(
         await collector.stop()
         await producer.stop()
         await delete_keys(services.redis_url, names.redis_prefix)
-        if config.broker is not None:
-            await delete_topics(services.bootstrap, names.topics)
+        if config.broker is not None:  # with Quix's changelog topic, which names the pipeline's group
+            await delete_topics_containing(services.bootstrap, names.base)
     offered = len(workload.stream_ids) * 1000.0 / config.chunk_ms if realtime else None
     processes = config.workers if name == "faust" else 1
     return PhaseOutcome(name, collected, sent, batches, offered, processes, in_process=name in IN_PROCESS)

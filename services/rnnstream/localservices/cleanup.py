@@ -37,6 +37,21 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.close()
 
 
+async def delete_topics_containing(bootstrap: str, stem: str) -> list[str]:
+    """Delete every topic whose name contains ``stem`` (a run's topics and those its applications created,
+    such as a Quix changelog), best effort; returns the names it asked to delete."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    names: list[str] = []
+    with contextlib.suppress(Exception):  # best effort, like delete_topics
+        await admin.start()
+        names = sorted(t for t in await admin.list_topics() if stem in t)
+    with contextlib.suppress(Exception):
+        await admin.close()
+    if names:
+        await delete_topics(bootstrap, names)
+    return names
+
+
 async def delete_keys(redis_url: str, prefix: str) -> int:
     """Delete every key under ``prefix:`` (SCAN + UNLINK); returns how many."""
     client: Redis = Redis.from_url(redis_url, decode_responses=False)
