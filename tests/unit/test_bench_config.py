@@ -31,4 +31,4 @@ def test_quix_without_the_peer_extra_is_refused_with_the_extras_name(monkeypatch
     app.command()(bench)
     result = CliRunner().invoke(app, ["--pipelines", "quix,naive"])
     assert result.exit_code == 2
-    assert "Quix Streams" in result.output
+    assert "Quix Streams" in result.output and "[peer]" in result.output
