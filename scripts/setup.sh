@@ -2,7 +2,7 @@
 # Set up rnnstream on a fresh Debian machine with Python 3.11 (root for the apt part), idempotently:
 #   - Debian packages the tools and tests need (only those missing; skipped when not root):
 #     kcat (the any-language interop test), prometheus (promtool, for the alert-rule checks)
-#   - .venv with every extra (torch pinned to 2.13.0, CPU build)
+#   - .venv with every extra but fuzz (torch pinned to 2.13.0, CPU build; peer: Quix Streams for the bench)
 #   - kubectl with kustomize >= 4 for the manifest checks, when none is on PATH (deploy/check-tools.sh)
 # Re-running does nothing unless pyproject.toml changed. Override the interpreter with PYTHON=...
 set -euo pipefail
@@ -49,7 +49,7 @@ else
 fi
 echo "setup: installing rnnstream and its extras into $VENV (first time: a few minutes)"
 "$VENV/bin/python" -m pip install "${pip_args[@]}" --upgrade pip setuptools wheel
-"$VENV/bin/python" -m pip install "${pip_args[@]}" -e ".[audio,worker,services,train,dev]"
+"$VENV/bin/python" -m pip install "${pip_args[@]}" -e ".[audio,worker,services,train,dev,peer]"
 VENV="$VENV" bash deploy/check-tools.sh --install
 echo "$want" > "$STAMP"
 echo "setup: done"

@@ -189,7 +189,8 @@ def exported_series() -> dict[str, frozenset[str]]:
     for value in vars(metrics).values():
         if isinstance(value, MetricWrapperBase):
             names = value._labelnames  # the label names given at construction
-            if names:
+            # a child kept as an attribute (``counter.labels(result="hit")``) is a series already
+            if names and not value._labelvalues:
                 value.labels(*["x"] * len(names))
     series: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(generate_latest(registry).decode()):

@@ -1,5 +1,6 @@
-"""``rnnstream bench`` end to end on a tiny load: every pipeline delivers every prediction, and the three
-pipelines' final predictions are identical. Correctness only: a benchmark's timings are never asserted."""
+"""``rnnstream bench`` end to end on a tiny load: every pipeline delivers every prediction, and the
+pipelines' final predictions are identical (faust, aiokafka, naive; and quix beside naive, where the peer extra
+is installed). Correctness only: a benchmark's timings are never asserted."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from rnnstream.bench.quix import QUIX_MISSING, quix_available
 from rnnstream.cli.bench_cmd import bench
 from tests.paths import REPOSITORY
 
@@ -32,6 +34,10 @@ FIELDS = {
     "mean_onnx_rows",
     "cpu_s",
     "cpu_percent",
+    "cpu_us_per_chunk",
+    "rss_mib",
+    "rss_max_process_mib",
+    "resources_of",
     "final_predictions",
     "finals_sha256",
     "final_scores",
@@ -69,6 +75,7 @@ def test_tiny_bench_is_complete_and_the_pipelines_agree(
         assert p["expected"] == workload["total_chunks"] == 30
         assert p["received"] == p["expected"] and p["complete"], (name, p["stop_reason"])
         assert p["final_predictions"] == 3
+        assert p["rss_mib"] > 0 and p["rss_max_process_mib"] <= p["rss_mib"]
     finals = {name: doc["pipelines"][name]["final_scores"] for name in PIPELINES}
     assert len(finals["faust"]) == 3
     assert finals["aiokafka"] == finals["faust"]
@@ -77,3 +84,33 @@ def test_tiny_bench_is_complete_and_the_pipelines_agree(
     assert labels["aiokafka"] == labels["naive"] == labels["faust"]
     assert doc["agreement"]["identical"] and doc["complete"]
     assert "rnnstream bench" in result.output  # the table and the JSON summary went to stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_quix_pipeline_delivers_every_prediction_and_agrees_with_naive(
+    broker_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    if not quix_available():
+        pytest.skip(QUIX_MISSING)
+    out = tmp_path / "bench.json"
+    args = ["--streams", "20", "--seconds", "1", "--pace", "max", "--pipelines", "quix,naive"]
+    args += ["--broker", broker_bootstrap, "--redis-url", redis_url, "--repository", str(REPOSITORY)]
+    args += ["--json-out", str(out)]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+
+    doc = json.loads(out.read_text())
+    quix, naive = doc["pipelines"]["quix"], doc["pipelines"]["naive"]
+    assert quix.keys() >= FIELDS, FIELDS - quix.keys()
+    assert quix["expected"] == doc["workload"]["total_chunks"] == 200
+    assert quix["received"] == quix["expected"] and quix["complete"], quix["stop_reason"]
+    assert quix["final_predictions"] == 20
+    assert (quix["mean_batch_events"], quix["mean_onnx_rows"]) == (1.0, 1.0)
+    assert quix["resources_of"] == "pipeline processes" and quix["rss_mib"] > 0
+    assert naive["resources_of"] == "bench process"
+    assert quix["final_labels"] == naive["final_labels"]
+    for stream, scores in naive["final_scores"].items():
+        assert max(abs(quix["final_scores"][stream][k] - v) for k, v in scores.items()) <= 1e-5, stream
+    assert doc["agreement"]["labels_equal"] and doc["agreement"]["max_abs_diff"] <= 1e-5
+    assert doc["agreement"]["streams_missing_somewhere"] == 0

@@ -2,9 +2,10 @@
 each ``(stream_id, seq)``, when its first prediction arrived; keeps each stream's final scores.
 
 Latency of a prediction = the time this consumer received it − the event's ``produced_at_ms``. A repeated
-``(stream_id, seq)`` (at-least-once redelivery) counts as a duplicate and is not timed again. The CPU probe of
-the pipeline (and of the local services it can see) is read at the first prediction and after the last batch that brought a new one, so CPU figures
-cover the same window as the throughput.
+``(stream_id, seq)`` (at-least-once redelivery) counts as a duplicate and is not timed again. The probe of
+the pipeline (and of the local services it can see) is read at the first prediction and after every batch
+that brought a new one, so CPU figures cover the same window as the throughput (the first and the last
+reading), and the memory figure is the peak of the readings over that window.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from aiokafka import AIOKafkaConsumer
 
 from rnnstream.bench.load import now_ms
 from rnnstream.errors import ServiceError
+
+
+@dataclass(frozen=True)
+class ProbeSample:
+    """One reading of the probe: CPU seconds so far by name (``pipeline``, and each local service this run
+    started: ``broker``, ``redis``) and the resident set size of each of the pipeline's processes, in bytes."""
+
+    cpu_s: dict[str, float]
+    rss_bytes: list[int]
 
 
 @dataclass
@@ -36,12 +46,20 @@ class Collected:
     final_labels: dict[str, str] = field(default_factory=dict)
     cpu_first_s: dict[str, float] | None = None
     cpu_last_s: dict[str, float] | None = None
+    rss_peak_bytes: int | None = None
+    rss_peak_process_bytes: int | None = None
     stop_reason: str = ""
 
     @property
     def complete(self) -> bool:
         """Every expected ``(stream_id, seq)`` got a prediction."""
         return self.received >= self.expected
+
+    def note_rss(self, rss_bytes: list[int]) -> None:
+        """Keep the peaks of one reading of the pipeline's processes: their sum and the largest one."""
+        if rss_bytes:
+            self.rss_peak_bytes = max(self.rss_peak_bytes or 0, sum(rss_bytes))
+            self.rss_peak_process_bytes = max(self.rss_peak_process_bytes or 0, max(rss_bytes))
 
 
 class PredictionCollector:
@@ -53,11 +71,11 @@ class PredictionCollector:
         topic: str,
         expected: int,
         *,
-        cpu_probe: Callable[[], dict[str, float]],
+        probe: Callable[[], ProbeSample],
     ) -> None:
         self.topic = topic
         self.result = Collected(expected=expected)
-        self._cpu_probe = cpu_probe
+        self._probe = probe
         self.on_new: Callable[[int], None] = lambda n: None
         self._started = False
         self._seen: set[tuple[str, int]] = set()
@@ -118,9 +136,15 @@ class PredictionCollector:
                     r.first_count = new
                 last_new = time.monotonic()
                 r.last_ms = got
-                r.cpu_last_s = self._cpu_probe()
+                r.cpu_last_s = self._read_probe()
                 self.on_new(new)
         return r
+
+    def _read_probe(self) -> dict[str, float]:
+        """Read the probe: keep the memory peaks, return the CPU seconds."""
+        sample = self._probe()
+        self.result.note_rss(sample.rss_bytes)
+        return sample.cpu_s
 
     def _take(self, value: bytes, got_ms: int) -> int:
         p = json.loads(value)
@@ -132,7 +156,7 @@ class PredictionCollector:
         self._seen.add(key)
         if r.first_ms is None:
             r.first_ms = got_ms
-            r.cpu_first_s = self._cpu_probe()
+            r.cpu_first_s = self._read_probe()
         r.received += 1
         r.latencies_ms.append(got_ms - int(p["produced_at_ms"]))
         if p["final"]:

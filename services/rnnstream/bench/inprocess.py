@@ -2,8 +2,8 @@
 
 :class:`InProcessPipeline` holds what both in-process pipelines share: a consumer of the pipeline's input
 topic in its own consumer group (offsets committed by hand after each batch), a producer (``acks=all``), the
-loop task and the CPU probe. Their CPU is this process's CPU time, so it includes the bench's prediction
-consumer (and, at real-time pace, the load generator).
+loop task and the CPU and memory probes. Their CPU is this process's CPU time, so it includes the bench's
+prediction consumer (and, at real-time pace, the load generator); their memory is this process's RSS.
 
 :class:`AiokafkaPipeline` drives the real :class:`~rnnstream.worker.processor.BatchProcessor` (Redis store,
 aiokafka publisher) with batches of ``getmany(max_records=256, timeout_ms=5)``: the worker's step code
@@ -53,7 +53,8 @@ def make_group_consumer(bootstrap: str, names: PipelineNames) -> AIOKafkaConsume
 
 
 class InProcessPipeline:
-    """Shared plumbing of the in-process pipelines: consumer, producer, loop task, CPU of this process."""
+    """Shared plumbing of the in-process pipelines: consumer, producer, loop task, CPU and RSS of this
+    process."""
 
     name = "in-process"
 
@@ -93,6 +94,9 @@ class InProcessPipeline:
     def cpu_seconds(self) -> float:
         t = self._me.cpu_times()
         return float(t.user + t.system)
+
+    def rss_bytes(self) -> list[int]:
+        return [int(self._me.memory_info().rss)]
 
     async def close_resources(self) -> None:
         """Close what the subclass opened besides the consumer and the producer."""

@@ -2,8 +2,9 @@
 
 * :class:`FaustPipeline`: ``K`` real ``rnnstream worker`` subprocesses, configured by ``RNNSTREAM_*``
   variables with this run's topics, consumer group and Redis key prefix; ready when every ``/readyz`` says
-  200. Batch figures are scraped from each worker's ``/metrics``; CPU is the workers' own.
+  200. Batch figures are scraped from each worker's ``/metrics``; CPU and memory are the workers' own.
 * :class:`~rnnstream.bench.inprocess.AiokafkaPipeline`: the same step code on a plain aiokafka loop.
+* :class:`~rnnstream.bench.quix.QuixPipeline`: the step as a Quix Streams app, in its own process.
 * :class:`~rnnstream.bench.naive.NaivePipeline`: one event at a time.
 
 Each pipeline of a run has its own :class:`PipelineNames`: topics, group and Redis key prefix.
@@ -26,6 +27,9 @@ from rnnstream.localservices.worker import WorkerProcess
 BATCH_MAX_RECORDS = 256
 BATCH_TIMEOUT_MS = 5
 STATE_TTL_S = 900
+#: Every pipeline's topics are created with this, Kafka's own default retention stated explicitly: Quix reads
+#: ``retention.ms`` from its input topic, and tansu reports only the settings a topic was created with.
+TOPIC_CONFIG = {"retention.ms": str(7 * 24 * 3600 * 1000)}
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class Pipeline(Protocol):
 
     def cpu_seconds(self) -> float: ...
 
+    def rss_bytes(self) -> list[int]: ...
+
     async def batch_stats(self) -> BatchStats: ...
 
     async def stop(self) -> None: ...
@@ -104,6 +110,15 @@ def process_cpu_seconds(pids: Sequence[int]) -> float:
             t = psutil.Process(pid).cpu_times()
             total += t.user + t.system
     return total
+
+
+def process_rss_bytes(pids: Sequence[int]) -> list[int]:
+    """Resident set size of each live process among ``pids``, in bytes."""
+    sizes = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            sizes.append(int(psutil.Process(pid).memory_info().rss))
+    return sizes
 
 
 class FaustPipeline:
@@ -158,6 +173,9 @@ class FaustPipeline:
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds([p.pid for p in self.procs])
+
+    def rss_bytes(self) -> list[int]:
+        return process_rss_bytes([p.pid for p in self.procs])
 
     async def batch_stats(self) -> BatchStats:
         """Sum the workers' ``rnnstream_batch_events`` and ``rnnstream_wave_rows`` histograms."""

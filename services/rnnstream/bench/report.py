@@ -8,8 +8,12 @@ Definitions (``docs/benchmarks.md`` says the same):
 * latency = time the bench's consumer received a prediction − the event's ``produced_at_ms`` (stamped when
   the bench handed the event to its producer). At ``--pace max`` every event is produced before the pipeline
   starts, so this is queueing time, reported but flagged;
-* CPU = user + system seconds of the pipeline's processes between the first and the last prediction, and as
-  a percentage of that window (100 % = one core).
+* CPU = user + system seconds of the pipeline's processes between the first and the last prediction, as a
+  percentage of that window (100 % = one core), and per chunk: those seconds / the predictions the window
+  times (the ones chunks/s counts), in µs; no per-chunk figure where there is no chunks/s;
+* RSS = resident set size of the pipeline's processes, the peak of the probe's readings over the same window
+  (one at the first prediction, one after every batch of new ones): the processes summed and the largest
+  one. In-process pipelines (aiokafka, naive): the bench process, as for CPU.
 """
 
 from __future__ import annotations
@@ -28,10 +32,15 @@ from rnnstream.bench.load import SendReport, Workload
 from rnnstream.bench.pipelines import BatchStats
 
 MIN_WINDOW_S = 0.2
+MIB = 1024 * 1024
 
 
 def _round(x: float | None, digits: int = 3) -> float | None:
     return None if x is None else round(float(x), digits)
+
+
+def _mib(n_bytes: int | None) -> float | None:
+    return None if n_bytes is None else round(n_bytes / MIB, 1)
 
 
 def latency_summary(latencies_ms: list[int]) -> dict[str, float | None]:
@@ -65,6 +74,7 @@ class PhaseOutcome:
     batches: BatchStats
     offered_chunks_per_s: float | None
     cpu_processes: int
+    in_process: bool = False
 
     def to_json(self, workload: Workload, *, realtime: bool, with_finals: bool) -> dict[str, Any]:
         """The pipeline's entry in the JSON document."""
@@ -74,11 +84,12 @@ class PhaseOutcome:
         )
         timed = c.received - c.first_count  # the first arrival opens the window, its predictions precede it
         rate = timed / window_s if window_s and window_s >= MIN_WINDOW_S and timed > 0 else None
-        cpu: dict[str, float | None] = {}
+        cpu: dict[str, float] = {}
         if c.cpu_first_s is not None and c.cpu_last_s is not None:
             for key, last in c.cpu_last_s.items():
-                cpu[key] = _round(last - c.cpu_first_s.get(key, last), 2)
-        pipeline_cpu = cpu.get("pipeline")
+                cpu[key] = last - c.cpu_first_s.get(key, last)
+        pipeline_cpu = _round(cpu.get("pipeline"), 2)
+        cpu_per_chunk = 1e6 * cpu["pipeline"] / timed if rate is not None and "pipeline" in cpu else None
         entry: dict[str, Any] = {
             "expected": c.expected,
             "received": c.received,
@@ -96,8 +107,12 @@ class PhaseOutcome:
             "mean_onnx_rows": _round(self.batches.mean_onnx_rows, 2),
             "cpu_s": pipeline_cpu,
             "cpu_percent": _round(100.0 * pipeline_cpu / window_s, 1) if pipeline_cpu and window_s else None,
+            "cpu_us_per_chunk": _round(cpu_per_chunk, 1),
             "cpu_processes": self.cpu_processes,
-            "service_cpu_s": {k: v for k, v in cpu.items() if k != "pipeline"},
+            "rss_mib": _mib(c.rss_peak_bytes),
+            "rss_max_process_mib": _mib(c.rss_peak_process_bytes),
+            "resources_of": "bench process" if self.in_process else "pipeline processes",
+            "service_cpu_s": {k: _round(v, 2) for k, v in cpu.items() if k != "pipeline"},
             "final_predictions": len(c.finals),
             "finals_sha256": finals_digest(c.finals),
         }
@@ -155,11 +170,13 @@ def render_table(document: dict[str, Any], console: Console) -> None:
     )
     lat = "latency" if realtime else "queueing"
     table = Table(
-        title=title, caption=f"p50/p95/p99: {lat} in ms; batch: events per batch; rows: per ONNX call"
+        title=title,
+        caption=f"p50/p95/p99: {lat} in ms; batch: events per batch; rows: per ONNX call; µs/chunk: CPU per "
+        "chunk; RSS: peak MiB (aiokafka, naive: CPU and RSS of the bench process)",
     )
     for col in ("pipeline", "offered/s", "chunks/s", "frames/s", "p50", "p95", "p99"):
         table.add_column(col, justify="left" if col == "pipeline" else "right", no_wrap=True)
-    for col in ("batch", "rows", "CPU s", "CPU %", "predictions"):
+    for col in ("batch", "rows", "CPU s", "CPU %", "µs/chunk", "RSS MiB", "predictions"):
         table.add_column(col, justify="right", no_wrap=True)
     for name, p in document["pipelines"].items():
         lm = p["latency_ms"]
@@ -176,6 +193,8 @@ def render_table(document: dict[str, Any], console: Console) -> None:
             _fmt(p["mean_onnx_rows"], ".1f"),
             _fmt(p["cpu_s"], ".2f"),
             _fmt(p["cpu_percent"], ".0f"),
+            _fmt(p["cpu_us_per_chunk"], ",.0f"),
+            _fmt(p["rss_mib"], ",.0f"),
             f"{ok}{p['received']}/{p['expected']}",
         )
     console.print(table)

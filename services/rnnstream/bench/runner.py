@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rnnstream.bench.collector import Collected, PredictionCollector
+from rnnstream.bench.collector import Collected, PredictionCollector, ProbeSample
 from rnnstream.bench.load import (
     LoadSpec,
     Source,
@@ -34,9 +34,17 @@ from rnnstream.bench.load import (
     produce_all,
     produce_paced,
 )
-from rnnstream.bench.pipelines import FaustPipeline, Pipeline, PipelineNames, process_cpu_seconds
+from rnnstream.bench.pipelines import (
+    TOPIC_CONFIG,
+    FaustPipeline,
+    Pipeline,
+    PipelineNames,
+    process_cpu_seconds,
+)
+from rnnstream.bench.quix import QUIX_MISSING, QuixPipeline, quix_available
 from rnnstream.bench.report import PhaseOutcome, agreement
-from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics
+from rnnstream.errors import ConfigurationError
+from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics_containing
 from rnnstream.localservices.session import Services, services_for_run
 from rnnstream.repository import DEFAULT_REPOSITORY
 from rnnstream.repository.reader import ModelRepository, read_manifest
@@ -44,7 +52,14 @@ from rnnstream.repository.reader import ModelRepository, read_manifest
 if TYPE_CHECKING:
     from rnnstream.worker.loaded_models import LoadedModels
 
-PIPELINES = ("faust", "aiokafka", "naive")
+PIPELINES = ("faust", "aiokafka", "quix", "naive")
+#: Pipelines that load the models into the bench process (the others load them in their own processes).
+IN_PROCESS = frozenset({"aiokafka", "naive"})
+
+
+def default_pipelines() -> tuple[str, ...]:
+    """Every pipeline, in order; ``quix`` only where the ``peer`` extra (Quix Streams) is installed."""
+    return tuple(p for p in PIPELINES if p != "quix" or quix_available())
 
 
 class Pace(StrEnum):
@@ -63,7 +78,7 @@ class BenchConfig:
     chunk_ms: int = 100
     pace: Pace = Pace.MAX
     source: Source = Source.SYNTHETIC
-    pipelines: tuple[str, ...] = PIPELINES
+    pipelines: tuple[str, ...] = field(default_factory=default_pipelines)
     workers: int = 1
     broker: str | None = None
     redis_url: str | None = None
@@ -127,6 +142,14 @@ def _make_pipeline(
             workers=config.workers,
             log_dir=log_dir,
         )
+    if name == "quix":
+        return QuixPipeline(
+            names,
+            bootstrap=services.bootstrap,
+            repository=config.repository,
+            model=config.model,
+            work_dir=log_dir,
+        )
     from rnnstream.bench.inprocess import AiokafkaPipeline
     from rnnstream.bench.naive import NaivePipeline
 
@@ -146,16 +169,16 @@ async def _phase(
 ) -> PhaseOutcome:
     names = PipelineNames(config.tag, name)
     realtime = config.pace is Pace.REALTIME
-    await create_topics(services.bootstrap, names.topics, config.partitions)
+    await create_topics(services.bootstrap, names.topics, config.partitions, TOPIC_CONFIG)
     pipeline = _make_pipeline(name, names, config, services, log_dir, models)
 
-    def probe() -> dict[str, float]:
-        out = {"pipeline": pipeline.cpu_seconds()}
-        out.update({k: process_cpu_seconds([pid]) for k, pid in services.pids.items()})
-        return out
+    def probe() -> ProbeSample:
+        cpu = {"pipeline": pipeline.cpu_seconds()}
+        cpu.update({k: process_cpu_seconds([pid]) for k, pid in services.pids.items()})
+        return ProbeSample(cpu, pipeline.rss_bytes())
 
     n = workload.total_chunks
-    collector = PredictionCollector(services.bootstrap, names.predictions, n, cpu_probe=probe)
+    collector = PredictionCollector(services.bootstrap, names.predictions, n, probe=probe)
     producer = make_producer(services.bootstrap, linger_ms=0 if realtime else 5)
     stream_s = workload.chunks_per_stream * config.chunk_ms / 1000.0
     timeout_s = 90.0 + (stream_s if realtime else n / 25.0)
@@ -197,11 +220,11 @@ async def _phase(
         await collector.stop()
         await producer.stop()
         await delete_keys(services.redis_url, names.redis_prefix)
-        if config.broker is not None:
-            await delete_topics(services.bootstrap, names.topics)
+        if config.broker is not None:  # with Quix's changelog topic, which names the pipeline's group
+            await delete_topics_containing(services.bootstrap, names.base)
     offered = len(workload.stream_ids) * 1000.0 / config.chunk_ms if realtime else None
     processes = config.workers if name == "faust" else 1
-    return PhaseOutcome(name, collected, sent, batches, offered, processes)
+    return PhaseOutcome(name, collected, sent, batches, offered, processes, in_process=name in IN_PROCESS)
 
 
 def _machine() -> dict[str, Any]:
@@ -212,7 +235,15 @@ def _machine() -> dict[str, Any]:
                 model = line.split(":", 1)[1].strip()
                 break
     versions = {}
-    for dist in ("rnnstream", "onnxruntime", "faust-streaming", "aiokafka", "redis"):
+    for dist in (
+        "rnnstream",
+        "onnxruntime",
+        "faust-streaming",
+        "aiokafka",
+        "redis",
+        "quixstreams",
+        "confluent-kafka",
+    ):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[dist] = importlib.metadata.version(dist)
     return {
@@ -230,13 +261,15 @@ async def run_bench(config: BenchConfig, ui: ProgressSink | None = None) -> dict
     unknown = sorted(set(config.pipelines) - set(PIPELINES))
     if unknown:
         raise ValueError(f"unknown pipeline(s) {', '.join(unknown)}; choose from {', '.join(PIPELINES)}")
+    if "quix" in config.pipelines and not quix_available():
+        raise ConfigurationError(QUIX_MISSING)
     ref = ModelRepository(config.repository).resolve(config.model)
     manifest = read_manifest(ref.path)
     spec = LoadSpec(config.streams, config.seconds, config.chunk_ms, config.source, config.seed, config.tag)
     ui.note(f"generating {config.streams} {config.source.value} streams of {config.seconds:g} s")
     workload = build_workload(spec, manifest)
     models = None
-    if set(config.pipelines) - {"faust"}:
+    if IN_PROCESS & set(config.pipelines):
         from rnnstream.worker.loaded_models import LoadedModels
 
         models = LoadedModels.load(config.repository, [(config.model, None)])

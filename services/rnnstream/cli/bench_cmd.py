@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rnnstream.repository import DEFAULT_REPOSITORY
@@ -44,8 +45,13 @@ def bench(
         typer.Option("--source", help="synthetic (seeded log-mel-like noise) or recorded (bundled FSDD)."),
     ] = "synthetic",
     pipelines: Annotated[
-        str, typer.Option("--pipelines", help="Comma-separated, run in this order: faust,aiokafka,naive.")
-    ] = "faust,aiokafka,naive",
+        str | None,
+        typer.Option(
+            "--pipelines",
+            help="Comma-separated, run in this order, among faust,aiokafka,quix,naive; default: all four "
+            "(quix only when Quix Streams, the peer extra, is installed).",
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="faust worker processes (K).")] = 1,
     broker: Annotated[
         str | None,
@@ -68,27 +74,38 @@ def bench(
     model: Annotated[str, typer.Option("--model", help="Audio model to drive.")] = "fsdd-digits-lstm",
 ) -> None:
     """Drive N streams of audio-feature chunks through the real pipeline (Kafka → worker → Redis → Kafka) and
-    measure it against two references on the same inputs, one pipeline after the other:
+    measure it against three references on the same inputs, one pipeline after the other:
 
     faust: K real `rnnstream worker` processes. aiokafka: the same step code (BatchProcessor) on a plain
-    aiokafka consume → produce loop, the transport ceiling. naive: per event Redis GET, ONNX Runtime with
-    batch 1, Redis SET, send.
+    aiokafka consume → produce loop, the transport ceiling. quix: the step written as a Quix Streams user
+    would (Application, a per-message stateful apply keeping the recurrent state in Quix's RocksDB store with
+    its changelog topic, ONNX Runtime with batch 1, to_topic), in its own process; needs the peer extra
+    (Quix Streams). naive: per event Redis GET, ONNX Runtime with batch 1, Redis SET, send.
 
     Per pipeline: offered and achieved chunks/s and frames/s (predictions after the first arrival / time from
-    the first to the last arrival), latency p50/p95/p99 (prediction received by the bench − produced_at_ms; at --pace max that is
-    queueing time), mean events per batch and rows per ONNX call, CPU seconds and % of the pipeline's
-    processes over that window (in-process pipelines: this process, including its prediction consumer), and
-    predictions received / expected. Prints a table and a JSON document (without the per-stream final scores,
-    which --json-out adds). Exits 1 when a pipeline misses predictions or the pipelines' final predictions
-    disagree. A benchmark prints figures; nothing here is a pass/fail on timings.
+    the first to the last arrival), latency p50/p95/p99 (prediction received by the bench − produced_at_ms;
+    at --pace max that is queueing time), mean events per batch and rows per ONNX call, CPU seconds and % of
+    the pipeline's processes over that window and CPU µs per chunk (those seconds / the chunks the window
+    times), the peak RSS of those processes in MiB (faust: its workers summed; quix: its app process;
+    in-process pipelines, aiokafka and naive: this process, including its prediction consumer), and
+    predictions received / expected. Prints a table and a JSON document (without the per-stream final
+    scores, which --json-out adds). Exits 1 when a pipeline misses predictions or the pipelines' final
+    predictions disagree. A benchmark prints figures; nothing here is a pass/fail on timings.
     """
     from rnnstream.bench import BenchConfig, run_bench
     from rnnstream.bench.load import Source
-    from rnnstream.bench.runner import PIPELINES, Pace
+    from rnnstream.bench.quix import QUIX_MISSING
+    from rnnstream.bench.runner import PIPELINES, Pace, default_pipelines
     from rnnstream.errors import RnnstreamError
 
     err = Console(stderr=True)
-    chosen = tuple(p.strip() for p in pipelines.split(",") if p.strip())
+    if pipelines is None and "quix" not in default_pipelines():
+        err.print(f"[dim]the quix pipeline is left out: {escape(QUIX_MISSING)}")
+    chosen = (
+        default_pipelines()
+        if pipelines is None
+        else tuple(p.strip() for p in pipelines.split(",") if p.strip())
+    )
     try:
         config = BenchConfig(
             streams=streams,
@@ -107,14 +124,14 @@ def bench(
         if not chosen or set(chosen) - set(PIPELINES) or len(set(chosen)) != len(chosen):
             raise ValueError(f"--pipelines takes distinct names among {', '.join(PIPELINES)}")
     except ValueError as exc:
-        err.print(f"[red]error: {exc}")
+        err.print(f"[red]error: {escape(str(exc))}")
         raise typer.Exit(2) from exc
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=err, transient=False) as progress:
             document = asyncio.run(run_bench(config, _RichProgress(progress)))
     except (RnnstreamError, OSError) as exc:
-        err.print(f"[red]error: {exc}")
+        err.print(f"[red]error: {escape(str(exc))}")
         raise typer.Exit(2) from exc
     _output(document, json_out)
     _verdict(document, err)

@@ -4,18 +4,24 @@ topics and its Redis keys by prefix. Never ``FLUSHALL``: the Redis may be shared
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
 
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create ``names`` with ``partitions`` partitions each."""
+async def create_topics(
+    bootstrap: str, names: list[str], partitions: int, config: Mapping[str, str] | None = None
+) -> None:
+    """Create ``names`` with ``partitions`` partitions each (and topic settings ``config``)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+            [
+                NewTopic(n, num_partitions=partitions, replication_factor=1, topic_configs=dict(config or {}))
+                for n in names
+            ]
         )
     finally:
         await admin.close()
@@ -29,6 +35,21 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.delete_topics(names)
     with contextlib.suppress(Exception):
         await admin.close()
+
+
+async def delete_topics_containing(bootstrap: str, stem: str) -> list[str]:
+    """Delete every topic whose name contains ``stem`` (a run's topics and those its applications created,
+    such as a Quix changelog), best effort; returns the names it asked to delete."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    names: list[str] = []
+    with contextlib.suppress(Exception):  # best effort, like delete_topics
+        await admin.start()
+        names = sorted(t for t in await admin.list_topics() if stem in t)
+    with contextlib.suppress(Exception):
+        await admin.close()
+    if names:
+        await delete_topics(bootstrap, names)
+    return names
 
 
 async def delete_keys(redis_url: str, prefix: str) -> int:
