@@ -5,9 +5,10 @@ topic in its own consumer group (offsets committed by hand after each batch), a 
 loop task and the CPU and memory probes. Their CPU is this process's CPU time, so it includes the bench's
 prediction consumer (and, at real-time pace, the load generator); their memory is this process's RSS.
 
-:class:`AiokafkaPipeline` drives the real :class:`~rnnstream.worker.processor.BatchProcessor` (Redis store,
-aiokafka publisher) with batches of ``getmany(max_records=256, timeout_ms=5)``: the worker's step code
-without faust, the transport ceiling.
+:class:`AiokafkaPipeline` drives the real :class:`~rnnstream.worker.processor.BatchProcessor` through the
+pipelined :class:`~rnnstream.worker.batch_runner.BatchRunner` (Redis store, state cache, batch publisher,
+the step on the loop's thread: the worker's defaults) with batches of ``getmany(max_records=256,
+timeout_ms=5)``: the worker's step code without faust, the transport ceiling.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from rnnstream.bench.load import make_producer
@@ -32,10 +33,12 @@ from rnnstream.bench.pipelines import (
 )
 from rnnstream.errors import ServiceError
 from rnnstream.state.redis_store import RedisStateStore
+from rnnstream.worker.batch_runner import BatchRunner, Health
 from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
-from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
-from rnnstream.worker.publisher import TopicPublisher
+from rnnstream.worker.processor import INLINE, BatchProcessor, ProcessorConfig, RawEvent
+from rnnstream.worker.publisher import BatchPublisher
+from rnnstream.worker.state_cache import StateCache
 
 
 def make_group_consumer(bootstrap: str, names: PipelineNames) -> AIOKafkaConsumer:
@@ -119,7 +122,9 @@ class InProcessPipeline:
 
 
 class AiokafkaPipeline(InProcessPipeline):
-    """The worker's step code (``BatchProcessor``) on a plain aiokafka consume → produce loop."""
+    """The worker's step code on a plain aiokafka consume → produce loop, configured as the worker is by
+    default: the pipelined :class:`BatchRunner`, the write-through state cache, the batch publisher and the
+    step on the loop's thread. Offsets are committed up to what is stored, after each batch."""
 
     name = "aiokafka"
 
@@ -127,23 +132,26 @@ class AiokafkaPipeline(InProcessPipeline):
         super().__init__(names, bootstrap=bootstrap, redis_url=redis_url)
         self.store = RedisStateStore.from_url(redis_url, prefix=names.redis_prefix)
         self.metrics = WorkerMetrics(CollectorRegistry())
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-onnx")
-        producer = self.producer
-        publisher = TopicPublisher(
-            lambda topic, key, value: producer.send(topic, value, key=key),
-            names.predictions,
-            names.dead_letters,
-        )
+        self.cache = StateCache(100_000, max_age_s=STATE_TTL_S / 2, metrics=self.metrics)
         self.processor = BatchProcessor(
             models,
             self.store,
-            publisher,
+            BatchPublisher(self.producer, names.predictions, names.dead_letters),
             self.metrics,
             ProcessorConfig(state_ttl_s=STATE_TTL_S),
-            executor=self.executor,
+            executor=INLINE,
+            cache=self.cache,
         )
+        self.runner = BatchRunner(self.processor, Health(), self.metrics)
+        self._stored: dict[TopicPartition, int] = {}
+
+    def _on_stored(self, batch: list[RawEvent]) -> None:
+        for raw in batch:
+            tp = TopicPartition(raw.topic, raw.partition)
+            self._stored[tp] = max(self._stored.get(tp, 0), raw.offset + 1)
 
     async def _loop(self) -> None:
+        committed: dict[TopicPartition, int] = {}
         while True:
             fetched = await self.consumer.getmany(timeout_ms=BATCH_TIMEOUT_MS, max_records=BATCH_MAX_RECORDS)
             batch = [
@@ -152,8 +160,10 @@ class AiokafkaPipeline(InProcessPipeline):
                 for r in records
             ]
             if batch:
-                await self.processor.process(batch)
-                await self.consumer.commit()
+                await self.runner.submit(batch, partial(self._on_stored, batch))
+            if self._stored != committed:
+                committed = dict(self._stored)
+                await self.consumer.commit(committed)
 
     async def batch_stats(self) -> BatchStats:
         reg = self.metrics.prometheus_registry
@@ -169,5 +179,5 @@ class AiokafkaPipeline(InProcessPipeline):
         )
 
     async def close_resources(self) -> None:
+        await self.runner.drain()
         await self.store.close()
-        self.executor.shutdown(wait=True)
