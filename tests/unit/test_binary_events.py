@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnstream.errors import EventError
 from rnnstream.events import (
@@ -385,3 +387,37 @@ def test_unreadable_strings_of_a_v2_value_are_none_in_its_dead_letter() -> None:
     assert (letter.stream_id, letter.seq, letter.model) == (None, 0, None)
     letter = dead_letter(v2_value("s", stream_id_len=65_535), DeadLetterReason.NOT_DECODABLE, "x", at_ms=1)
     assert (letter.stream_id, letter.model) == (None, None)
+
+
+# --- round trip, property-based ----------------------------------------------------------------------------
+
+names = st.text(st.characters(exclude_characters="{}", exclude_categories=["Cs"]), min_size=1, max_size=256)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(
+    stream_id=names,
+    seq=st.integers(0, INT64_MAX),
+    model=names,
+    model_version=st.none() | names,
+    start=st.booleans(),
+    end=st.booleans(),
+    produced_at_ms=st.integers(0, INT64_MAX),
+    payload=st.one_of(
+        st.lists(st.text(st.characters(exclude_categories=["Cs"]), max_size=20), min_size=1, max_size=50),
+        st.tuples(st.integers(1, 50), st.integers(1, 8)).flatmap(
+            lambda shape: st.lists(
+                st.floats(width=32, allow_nan=False, allow_infinity=False),
+                min_size=shape[0] * shape[1],
+                max_size=shape[0] * shape[1],
+            ).map(lambda values: np.array(values, dtype=np.float32).reshape(shape))
+        ),
+    ),
+)
+def test_any_valid_chunk_round_trips_in_both_formats(payload: Any, **fields: Any) -> None:
+    kind = {"frames": payload} if isinstance(payload, np.ndarray) else {"tokens": tuple(payload)}
+    event = ChunkEvent(**fields, **kind)
+    v2 = _decode(encode_event(event, 2))
+    assert v2 == event == _decode(encode_event(event, 1))
+    if v2.frames is not None:
+        assert v2.frames.tobytes() == payload.tobytes()  # -0.0 stays -0.0
