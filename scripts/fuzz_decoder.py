@@ -5,9 +5,9 @@ corpora of ``tests/fuzz_corpus.py`` (v1 and v2).
     .venv/bin/pip install -e '.[fuzz]'
     .venv/bin/python scripts/fuzz_decoder.py -atheris_runs=200000   # any libFuzzer flag works
 
-A finding is any exception but ``EventError`` from ``decode_event``, a dead letter that does not give the value
-back, or a record that yields other than exactly one output (a prediction or a dead letter); libFuzzer then
-writes the input to ``crash-*`` and stops. The first byte of each input chooses the Kafka key (none, the
+A finding is any exception but ``EventError`` from ``decode_event``, a dead letter that does not give the
+value back, or a record that yields other than exactly one output (a prediction or a dead letter);
+libFuzzer then writes the input to ``crash-*`` and stops. The first byte of each input chooses the Kafka key (none, the
 stream id the value names, or the bytes before a NUL).
 """
 

@@ -1,7 +1,7 @@
 """Hostile inputs: records that once stopped a partition or were wrongly accepted, each with the dead-letter
-reason it must get now, in v1 JSON and in the v2 binary format (built with ``tests.factories.v2_value``, the
-builder the fuzz corpus mutates). Shared by the unit tests (the processor on a memory store) and the integration test
-(a real worker on the real broker and Redis), so both check the same list.
+reason it must get now, in v1 JSON and in the v2 binary format (built with ``tests.factories.v2_value``,
+the builder the fuzz corpus mutates). Shared by the unit tests (the processor on a memory store) and the
+integration test (a real worker on the real broker and Redis), so both check the same list.
 
 Each case is ``(name, key, value, reason)``: ``key`` is the Kafka key as sent (``None``: no key).
 """

@@ -1,8 +1,8 @@
 """Property-based: whatever bytes, key, event-shaped JSON or v2-shaped binary arrive, the worker's ``prepare``
 stage (decode → key check → admit → step → encoding of every key, prediction, dead letter and state record)
 never raises, and each record yields exactly one output: a prediction, or a dead letter with a documented
-reason that encodes. ``decode_event`` itself raises nothing but ``EventError`` on v2 input, and the dead letter
-of whatever it refuses keeps the value byte for byte.
+reason that encodes. ``decode_event`` itself raises nothing but ``EventError`` on v2 input, and the dead
+letter of whatever it refuses keeps the value byte for byte.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """What the producers write, without a broker: the bench's load templates (v2 by default, v1 on request)
-stamp ``produced_at_ms`` into the same bytes, and the client's chunks encode to the events the worker decodes."""
+stamp ``produced_at_ms`` into the same bytes, and the client's chunks encode to the events the worker
+decodes."""
 
 from __future__ import annotations
 

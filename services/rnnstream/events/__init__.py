@@ -2,9 +2,9 @@
 
 Input events carry one chunk of a stream (feature frames or tokens), as JSON (v1) or binary (v2,
 ``binary``); :func:`decode_event` reads both into a :class:`ChunkEvent`. Prediction events carry the
-prediction after a chunk; dead letters carry an input that could not be processed and why (both JSON, v1). The Kafka key of
-every event is the stream id (:func:`event_key`). Formats: docs/events.md and the JSON Schema files in
-``schemas/``.
+prediction after a chunk; dead letters carry an input that could not be processed and why (both JSON,
+v1). The Kafka key of every event is the stream id (:func:`event_key`). Formats: docs/events.md and the
+JSON Schema files in ``schemas/``.
 """
 
 from __future__ import annotations

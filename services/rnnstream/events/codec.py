@@ -2,11 +2,12 @@
 
 Input events come in two wire formats: v1, a UTF-8 JSON object (hand-written with kcat, say), and v2, a
 binary layout that starts with ``b"RNS2"`` (``rnnstream.events.binary``). :func:`decode_event` reads either
-by its first bytes and returns the lean :class:`ChunkEvent` the worker uses;
-:func:`decode_input_event` reads v1 only, into the pydantic :class:`InputEvent`. Both either return a valid
-event or raise :class:`EventError` whose ``reason`` is a :class:`DeadLetterReason`; :func:`check_key` then
-checks the Kafka key against the event's stream id. :func:`dead_letter` turns such a failure into the dead-letter event, keeping whatever identifying
-fields could still be read (and only values that encode: a dead letter must never fail to publish).
+by its first bytes and returns the lean :class:`ChunkEvent` the worker uses; :func:`decode_input_event`
+reads v1 only, into the pydantic :class:`InputEvent`. Both either return a valid event or raise
+:class:`EventError` whose ``reason`` is a :class:`DeadLetterReason`; :func:`check_key` then checks the Kafka
+key against the event's stream id. :func:`dead_letter` turns such a failure into the dead-letter event
+(JSON, v1, whatever the input's format), keeping whatever identifying fields could still be read (and only
+values that encode: a dead letter must never fail to publish).
 
 JSON is read strictly: an object that names a field twice is refused (``duplicate_field``) rather than
 letting the last one win, so ``"end"`` or ``"stream_id"`` cannot be smuggled in twice. Checks that need the model repository or
