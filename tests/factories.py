@@ -1,11 +1,14 @@
-"""Events for tests, built one way: valid input events (as models, as Kafka records, or as JSON-ready dicts to
-damage on purpose). Every test that needs an input event takes it from here."""
+"""Events for tests, built one way: valid input events (as models, as Kafka records, as JSON-ready dicts to
+damage on purpose, or as v2 binary values whose every header field can be overridden). Every test that needs
+an input event takes it from here."""
 
 from __future__ import annotations
 
 import base64
 import json
+import struct
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -106,3 +109,72 @@ def with_raw_field(doc: dict[str, Any], field: str, raw_json: str) -> str:
 def with_field_twice(doc: dict[str, Any], field: str, raw_json: str) -> str:
     """``doc`` as JSON text with ``field`` written once more, last, with the value ``raw_json``."""
     return json.dumps(doc)[:-1] + f", {json.dumps(field)}: {raw_json}}}"
+
+
+#: The v2 header exactly as docs/events.md spells it (written out here, not imported, so a change of the
+#: product's layout fails the tests).
+V2_HEADER = struct.Struct("<4sBBHqqIIHHHH")
+V2_FIELDS = (
+    "magic",
+    "kind",
+    "flags",
+    "reserved_a",
+    "seq",
+    "produced_at_ms",
+    "steps",
+    "width",
+    "stream_id_len",
+    "model_len",
+    "model_version_len",
+    "reserved_b",
+)
+
+
+def _utf8(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+
+
+def v2_value(
+    stream: str | bytes = "v2-text",
+    seq: int = 0,
+    *,
+    tokens: Sequence[str | bytes] | None = None,
+    frames: np.ndarray | None = None,
+    model: str | bytes | None = None,
+    version: str | bytes | None = None,
+    start: bool | None = None,
+    end: bool = False,
+    produced_at_ms: int = 1_764_201_600_000,
+    **header: Any,
+) -> bytes:
+    """A v2 value packed by hand: tokens for the text model by default (``["free", "entry"]``), or ``frames``
+    for the audio model; ``start`` defaults to ``seq == 0``. Strings and tokens may be ``bytes`` (written as
+    they are, to damage on purpose), and ``header`` overrides any field of :data:`V2_FIELDS` (``kind=9``,
+    ``steps=2**32 - 1``, ...) after the others were computed from the content."""
+    names = [_utf8(stream), _utf8(model if model is not None else AUDIO if frames is not None else TEXT)]
+    names.append(b"" if version is None else _utf8(version))
+    if frames is not None:
+        array = np.ascontiguousarray(frames, dtype="<f4")
+        kind, (steps, width), payload = 1, array.shape, array.tobytes()
+    else:
+        items = [_utf8(t) for t in (tokens if tokens is not None else ["free", "entry"])]
+        kind, steps, width = 2, len(items), 0
+        payload = b"".join(struct.pack("<H", len(t)) + t for t in items)
+    flags = (seq == 0 if start is None else start) | end << 1 | (version is not None) << 2
+    fields: dict[str, Any] = dict(
+        zip(
+            V2_FIELDS,
+            (b"RNS2", kind, flags, 0, seq, produced_at_ms, steps, width, *map(len, names), 0),
+            strict=True,
+        )
+    )
+    unknown = set(header) - set(fields)
+    if unknown:
+        raise TypeError(f"not v2 header fields: {sorted(unknown)}")
+    fields.update(header)
+    return V2_HEADER.pack(*fields.values()) + b"".join(names) + payload
+
+
+def v2_record(stream: str, seq: int = 0, **kwargs: Any) -> tuple[bytes, bytes]:
+    """:func:`v2_value` as a Kafka record keyed by its stream id."""
+    return stream.encode(), v2_value(stream, seq, **kwargs)

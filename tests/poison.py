@@ -1,6 +1,7 @@
 """Hostile inputs: records that once stopped a partition or were wrongly accepted, each with the dead-letter
-reason it must get now. Shared by the unit tests (the processor on a memory store) and the integration test
-(a real worker on the real broker and Redis), so both check the same list.
+reason it must get now, in v1 JSON and in the v2 binary format (built with ``tests.factories.v2_value``,
+the builder the fuzz corpus mutates). Shared by the unit tests (the processor on a memory store) and the
+integration test (a real worker on the real broker and Redis), so both check the same list.
 
 Each case is ``(name, key, value, reason)``: ``key`` is the Kafka key as sent (``None``: no key).
 """
@@ -10,9 +11,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.factories import AUDIO, TEXT, encoded, event_doc, frames_doc, with_field_twice, with_raw_field
+import numpy as np
 
-__all__ = ["AUDIO", "TEXT", "encoded", "event_doc", "frames_doc", "poison_cases"]
+from tests.factories import (
+    AUDIO,
+    TEXT,
+    encoded,
+    event_doc,
+    frames_doc,
+    v2_value,
+    with_field_twice,
+    with_raw_field,
+)
+
+__all__ = ["AUDIO", "TEXT", "encoded", "event_doc", "frames_doc", "poison_cases", "v2_value"]
 
 
 def _replace_text(doc: dict[str, Any], field: str, json_text: str) -> bytes:
@@ -98,4 +110,51 @@ def poison_cases(prefix: str) -> list[tuple[str, bytes | None, bytes, str]]:
         ),
         ("truncated", key("truncated"), encoded(event_doc(sid("truncated")))[:-7], "not_decodable"),
     ]
-    return cases
+    nan_frames = np.zeros((3, 40), np.float32)
+    nan_frames[2, 7] = np.nan
+    v2: list[tuple[str, bytes | None, bytes, str]] = [
+        ("v2_negative_seq", key("v2_negative_seq"), v2_value(sid("v2_negative_seq"), -1), "negative_seq"),
+        ("v2_truncated", key("v2_truncated"), v2_value(sid("v2_truncated"))[:-3], "not_decodable"),
+        ("v2_header_only", key("v2_header_only"), v2_value(sid("v2_header_only"))[:40], "not_decodable"),
+        ("v2_trailing", key("v2_trailing"), v2_value(sid("v2_trailing")) + b"\x00", "wrong_schema"),
+        ("v2_kind_3", key("v2_kind_3"), v2_value(sid("v2_kind_3"), kind=3), "wrong_schema"),
+        ("v2_flag_7", key("v2_flag_7"), v2_value(sid("v2_flag_7"), flags=0x81), "wrong_schema"),
+        ("v2_reserved", key("v2_reserved"), v2_value(sid("v2_reserved"), reserved_b=1), "wrong_schema"),
+        ("v2_braces", key("v2_braces") + b"{x}", v2_value(sid("v2_braces") + "{x}"), "wrong_schema"),
+        ("v2_surrogate_stream", key("v2_surrogate_stream"), v2_value("\ud800"), "wrong_schema"),
+        (
+            "v2_token_not_utf8",
+            key("v2_token_not_utf8"),
+            v2_value(sid("v2_token_not_utf8"), tokens=["ok", b"\xff\xfe"]),
+            "wrong_schema",
+        ),
+        ("v2_no_tokens", key("v2_no_tokens"), v2_value(sid("v2_no_tokens"), tokens=[]), "empty"),
+        (
+            "v2_huge_steps",
+            key("v2_huge_steps"),
+            v2_value(sid("v2_huge_steps"), tokens=[], steps=2**32 - 1),
+            "oversized",
+        ),
+        ("v2_nan_frame", key("v2_nan_frame"), v2_value(sid("v2_nan_frame"), frames=nan_frames), "non_finite"),
+        ("v2_key_mismatch", b"another-stream", v2_value(sid("v2_key_mismatch")), "key_mismatch"),
+        ("v2_missing_key", None, v2_value(sid("v2_missing_key")), "missing_key"),
+        (
+            "v2_wrong_width",
+            key("v2_wrong_width"),
+            v2_value(sid("v2_wrong_width"), frames=np.zeros((2, 39))),
+            "wrong_feature_width",
+        ),
+        (
+            "v2_frames_for_text",
+            key("v2_frames_for_text"),
+            v2_value(sid("v2_frames_for_text"), frames=np.zeros((2, 40)), model=TEXT),
+            "wrong_schema",
+        ),
+        (
+            "v2_unknown_model",
+            key("v2_unknown_model"),
+            v2_value(sid("v2_unknown_model"), model="no-such-model"),
+            "unknown_model",
+        ),
+    ]
+    return cases + v2

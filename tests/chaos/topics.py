@@ -6,11 +6,14 @@ import json
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from rnnstream.events.binary import is_binary_event, readable_fields
+
 Positions = dict[tuple[str, int], list[tuple[int, int]]]
 
 
 async def topic_positions(bootstrap: str, topic: str, *, timeout_s: float = 60.0) -> Positions:
-    """(stream, seq) → every (partition, offset) the topic holds it at (input or prediction events)."""
+    """(stream, seq) → every (partition, offset) the topic holds it at (input events, v1 or v2, or prediction
+    events)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     out: Positions = {}
@@ -29,7 +32,8 @@ async def topic_positions(bootstrap: str, topic: str, *, timeout_s: float = 60.0
                 break
             for tp, records in batch.items():
                 for r in records:
-                    event = json.loads(r.value or b"{}")
+                    value = r.value or b"{}"
+                    event = readable_fields(value) if is_binary_event(value) else json.loads(value)
                     out.setdefault((event["stream_id"], event["seq"]), []).append((tp.partition, r.offset))
                     if r.offset + 1 >= end[tp]:
                         done.add(tp)

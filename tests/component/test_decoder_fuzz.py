@@ -1,6 +1,8 @@
-"""Property-based: whatever bytes, key and event-shaped JSON arrive, the worker's ``prepare`` stage (decode →
-key check → admit → step → encoding of every key, prediction, dead letter and state record) never raises, and
-each record yields exactly one output: a prediction, or a dead letter with a documented reason that encodes.
+"""Property-based: whatever bytes, key, event-shaped JSON or v2-shaped binary arrive, the worker's ``prepare``
+stage (decode → key check → admit → step → encoding of every key, prediction, dead letter and state record)
+never raises, and each record yields exactly one output: a prediction, or a dead letter with a documented
+reason that encodes. ``decode_event`` itself raises nothing but ``EventError`` on v2 input, and the dead
+letter of whatever it refuses keeps the value byte for byte.
 """
 
 from __future__ import annotations
@@ -9,16 +11,27 @@ import asyncio
 import json
 from typing import Any
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from rnnstream.events import DeadLetterReason, decode_dead_letter, decode_prediction
+from rnnstream.errors import EventError
+from rnnstream.events import (
+    DeadLetterReason,
+    dead_letter_for,
+    decode_dead_letter,
+    decode_event,
+    decode_prediction,
+    encode_dead_letter,
+)
+from rnnstream.events.models import DEFAULT_MAX_CHUNK_STEPS, DEFAULT_MAX_EVENT_BYTES
 from rnnstream.state.memory import MemoryStateStore
 from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
-from tests.fuzz_corpus import HOSTILE, corpus
+from tests.factories import V2_FIELDS, v2_value
+from tests.fuzz_corpus import HOSTILE, V2_HOSTILE, V2_RANGES, binary_corpus, corpus
 from tests.paths import REPOSITORY
 from tests.poison import AUDIO, TEXT
 
@@ -125,5 +138,89 @@ def test_duplicated_and_hostile_fields_never_break_prepare(doc: dict[str, Any], 
 
 
 def test_the_seeded_corpus_never_breaks_prepare() -> None:
-    for key, value in corpus(300):
+    for key, value in corpus(300) + binary_corpus(150):
         _prepare_one(key, value)
+
+
+# --- v2 (binary) -------------------------------------------------------------------------------------------
+
+
+def _decode_or_refuse(value: bytes) -> None:
+    """``decode_event`` returns or raises ``EventError`` (anything else fails the test); a refusal's dead
+    letter encodes and gives the value back."""
+    try:
+        decode_event(value, max_bytes=DEFAULT_MAX_EVENT_BYTES, max_steps=DEFAULT_MAX_CHUNK_STEPS)
+    except EventError as exc:
+        assert exc.reason in set(DeadLetterReason) and str(exc)
+        letter = dead_letter_for(value, exc, at_ms=1)
+        assert decode_dead_letter(encode_dead_letter(letter)).original_bytes() == value
+
+
+def _field(name: str) -> st.SearchStrategy[int]:
+    low, high = V2_RANGES[name]
+    edges = [v for v in (*V2_HOSTILE.get(name, []), 0, 1, 2, low, high) if low <= v <= high]
+    return st.one_of(st.sampled_from(edges), st.integers(min_value=low, max_value=high))
+
+
+good_text = st.text(st.characters(exclude_characters="{}"), min_size=1, max_size=12).map(str.encode)
+text_bytes = st.one_of(
+    st.text(max_size=12).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=12),
+    st.sampled_from([b"", b"a{b}", b"\xed\xa0\x80", b"y" * 300]),
+)
+names = st.one_of(good_text, good_text, text_bytes)  # mostly valid, so more values get past the strings
+frame_arrays = st.lists(
+    st.lists(st.floats(width=32, allow_nan=True, allow_infinity=True), min_size=40, max_size=40),
+    min_size=0,
+    max_size=3,
+).map(lambda rows: np.array(rows, dtype=np.float32).reshape(len(rows), 40))
+
+
+@st.composite
+def v2_values(draw: st.DrawFn) -> bytes:
+    """A v2 value from drawn content, sometimes with a header field or two overridden by a drawn number."""
+    content: dict[str, Any] = {"model": draw(st.sampled_from([TEXT.encode(), AUDIO.encode()]) | names)}
+    if draw(st.booleans()):
+        content["frames"] = draw(frame_arrays)
+    else:
+        content["tokens"] = draw(st.lists(st.one_of(good_text, st.just(b""), text_bytes), max_size=5))
+    if draw(st.booleans()):
+        content["version"] = draw(st.sampled_from([b"1", b"2"]) | names)
+    overridable = [f for f in V2_FIELDS if f not in ("magic", "seq")]
+    overrides = draw(st.lists(st.sampled_from(overridable), max_size=2, unique=True) | st.just([]))
+    header = {name: draw(_field(name)) for name in overrides}
+    seq = draw(st.one_of(st.integers(min_value=0, max_value=3), _field("seq")))
+    return v2_value(draw(names), seq, end=draw(st.booleans()), **content, **header)
+
+
+@st.composite
+def damaged(draw: st.DrawFn, values: st.SearchStrategy[bytes]) -> bytes:
+    """``values`` cut short, extended, or with a few bytes flipped or overwritten."""
+    value = bytearray(draw(values))
+    how = draw(st.sampled_from(["cut", "extend", "flip", "overwrite"]))
+    if how == "cut":
+        return bytes(value[: draw(st.integers(min_value=0, max_value=len(value)))])
+    if how == "extend":
+        return bytes(value) + draw(st.binary(min_size=1, max_size=8))
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        at = draw(st.integers(min_value=4, max_value=len(value) - 1))  # past the magic: it stays v2
+        value[at] = value[at] ^ (1 << draw(st.integers(0, 7))) if how == "flip" else draw(st.integers(0, 255))
+    return bytes(value)
+
+
+@FUZZ
+@given(key=keys, rest=st.binary(max_size=600))
+def test_arbitrary_bytes_after_the_v2_magic_never_break_prepare(key: bytes | None, rest: bytes) -> None:
+    _decode_or_refuse(b"RNS2" + rest)
+    _prepare_one(key, b"RNS2" + rest)
+
+
+@FUZZ
+@given(value=st.one_of(v2_values(), damaged(v2_values())), same_key=st.booleans(), key=keys)
+def test_v2_shaped_and_damaged_values_never_break_decode_or_prepare(
+    value: bytes, same_key: bool, key: bytes | None
+) -> None:
+    _decode_or_refuse(value)
+    if same_key:  # the key the value names, so more records get past the key check into admission
+        key = value[40 : 40 + int.from_bytes(value[32:34], "little")] if len(value) >= 40 else key
+    _prepare_one(key, value)

@@ -25,13 +25,16 @@ from typer.testing import CliRunner
 from rnnstream.cli.clients_cmd import produce_app, tail
 from rnnstream.clients import RnnstreamClient, iter_audio_chunks, resolve_target
 from rnnstream.events import (
+    ChunkEvent,
     InputEvent,
     PredictionEvent,
+    decode_event,
     decode_input_event,
     decode_prediction,
     encode_input_event,
     encode_prediction,
 )
+from rnnstream.events.binary import is_binary_event
 from rnnstream.features.audio import file_features
 from rnnstream.features.text import tokenize
 from rnnstream.repository.reader import ModelRepository
@@ -89,24 +92,32 @@ async def _read(
     return records
 
 
-def _events(records: list[ConsumerRecord]) -> dict[str, list[InputEvent]]:
+def _events(records: list[ConsumerRecord]) -> dict[str, list[ChunkEvent]]:
     """Input events per stream in partition order (a stream lives on one partition), keys checked."""
-    streams: dict[str, list[InputEvent]] = defaultdict(list)
+    streams: dict[str, list[ChunkEvent]] = defaultdict(list)
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        event = decode_input_event(record.value, **LIMITS)
+        event = decode_event(record.value, **LIMITS)
         assert record.key == event.stream_id.encode()
         streams[event.stream_id].append(event)
     return streams
 
 
-def _check_stream(events: list[InputEvent]) -> None:
+def _formats(records: list[ConsumerRecord]) -> dict[str, set[str]]:
+    """The wire formats each stream's records came in: ``"v1"`` (JSON) or ``"v2"`` (binary)."""
+    formats: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        formats[record.key.decode()].add("v2" if is_binary_event(record.value) else "v1")
+    return formats
+
+
+def _check_stream(events: list[ChunkEvent]) -> None:
     assert [e.seq for e in events] == list(range(len(events)))
     assert [e.start for e in events] == [True] + [False] * (len(events) - 1)
     assert [e.end for e in events] == [False] * (len(events) - 1) + [True]
 
 
-def _frames(events: list[InputEvent]) -> np.ndarray:
-    return np.concatenate([e.payload.array for e in events])  # type: ignore[union-attr]
+def _frames(events: list[ChunkEvent]) -> np.ndarray:
+    return np.concatenate([e.frames for e in events if e.frames is not None])
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +134,9 @@ def test_audio_files_become_ordered_chunk_streams_with_the_reference_features(
     by_file = {line["file"]: line for line in lines}
     assert set(by_file) == {str(f) for f in files}
 
-    streams = _events(asyncio.run(_read(broker_bootstrap, topic, sum(x["chunks"] for x in lines))))
+    records = asyncio.run(_read(broker_bootstrap, topic, sum(x["chunks"] for x in lines)))
+    assert set().union(*_formats(records).values()) == {"v2"}  # the default wire format
+    streams = _events(records)
     for path in files:
         line = by_file[str(path)]
         events = streams[line["stream_id"]]
@@ -212,7 +225,7 @@ def test_a_directory_becomes_one_stream_per_file_interleaved(broker_bootstrap: s
     lines = _produce(broker_bootstrap, "audio", topic, str(tmp_path))
     assert sorted(Path(x["file"]).name for x in lines) == names
     records = asyncio.run(_read(broker_bootstrap, topic, sum(x["chunks"] for x in lines)))
-    order = [decode_input_event(r.value, **LIMITS) for r in sorted(records, key=lambda r: r.offset)]
+    order = [decode_event(r.value, **LIMITS) for r in sorted(records, key=lambda r: r.offset)]
     first_round = order[:3]
     assert [e.seq for e in first_round] == [0, 0, 0]
     assert len({e.stream_id for e in first_round}) == 3
@@ -228,7 +241,14 @@ def test_text_goes_token_by_token_and_stdin_lines_are_separate_streams(broker_bo
     topic = _topic("text")
     (line,) = _produce(broker_bootstrap, "text", topic, text, "--stream-id", "sms-1")
     stdin_lines = _produce(
-        broker_bootstrap, "text", topic, "--chunk-tokens", "2", stdin="see you at home\n\nok lor\n"
+        broker_bootstrap,
+        "text",
+        topic,
+        "--chunk-tokens",
+        "2",
+        "--format",
+        "v1",
+        stdin="see you at home\n\nok lor\n",
     )
     stdin_lines.sort(key=lambda x: x["line"])  # reported as streams finish
     assert [(x["stream_id"].rsplit("-", 1)[1], x["input"]) for x in stdin_lines] == [
@@ -236,18 +256,20 @@ def test_text_goes_token_by_token_and_stdin_lines_are_separate_streams(broker_bo
         ("3", "ok lor"),
     ]
     total = line["chunks"] + sum(x["chunks"] for x in stdin_lines)
-    streams = _events(asyncio.run(_read(broker_bootstrap, topic, total)))
+    records = asyncio.run(_read(broker_bootstrap, topic, total))
+    assert _formats(records) == {"sms-1": {"v2"}, **{x["stream_id"]: {"v1"} for x in stdin_lines}}
+    streams = _events(records)
 
     events = streams["sms-1"]
     _check_stream(events)
-    assert [e.payload.tokens for e in events] == [[t] for t in tokenize(text)]  # type: ignore[union-attr]
+    assert [e.tokens for e in events] == [(t,) for t in tokenize(text)]
     latest = ModelRepository(REPOSITORY).resolve("sms-spam-lstm").version  # producers name the latest
     assert {(e.model, e.model_version) for e in events} == {("sms-spam-lstm", latest)}
     for x, expected in zip(stdin_lines, ["see you at home", "ok lor"], strict=True):
         got = streams[x["stream_id"]]
         _check_stream(got)
         tokens = tokenize(expected)
-        assert [e.payload.tokens for e in got] == [tokens[i : i + 2] for i in range(0, len(tokens), 2)]  # type: ignore[union-attr]
+        assert [e.tokens for e in got] == [tuple(tokens[i : i + 2]) for i in range(0, len(tokens), 2)]
 
 
 def _prediction(stream_id: str, seq: int, final: bool, label: str = "7") -> PredictionEvent:
@@ -339,10 +361,11 @@ async def test_python_client_sends_and_awaits_predictions(
             await client.wait_final("nobody", timeout=0.5)
 
     records = await _read(broker_bootstrap, events_topic, sent.chunks + text.chunks + 1)
+    assert set().union(*_formats(records).values()) == {"v2"}
     streams = _events(records)
     _check_stream(streams["file-1"])
     np.testing.assert_array_equal(_frames(streams["file-1"]), file_features(inputs["stereo44k"], CFG))
-    assert [e.payload.tokens for e in streams["text-1"]] == [["free", "entry"], ["now"]]  # type: ignore[union-attr]
+    assert [e.tokens for e in streams["text-1"]] == [("free", "entry"), ("now",)]
     assert streams["frames-1"][0].start and streams["frames-1"][0].end
 
 

@@ -1,6 +1,7 @@
 """No input stops a partition, through a real worker on the real broker and Redis: every hostile input of
-``tests/poison.py`` and 1,000+ records of the seeded fuzz corpus get exactly one dead letter with their reason
-and no prediction, while good audio and text streams interleaved with them finish equal to the offline pass.
+``tests/poison.py`` (v1 and v2) and 1,300+ records of the seeded fuzz corpora (v1 JSON and v2 binary) get
+exactly one dead letter with their reason and no prediction, while good audio and text streams interleaved
+with them (audio in v1 and in v2) finish equal to the offline pass.
 A record whose header key is not UTF-8 (sent with kcat) is served; SIGTERM during a Redis outage exits 75
 promptly without committing."""
 
@@ -25,7 +26,7 @@ from rnnstream.features.audio import file_features
 from rnnstream.features.text import tokenize
 from rnnstream.runtime.predict import predict_sequence
 from rnnstream.runtime.session import OnnxModel
-from tests.fuzz_corpus import codec_verdict, corpus
+from tests.fuzz_corpus import binary_corpus, codec_verdict, corpus
 from tests.integration.kcat_compat import kcat_friendly_broker
 from tests.integration.worker_process import (
     Topics,
@@ -36,7 +37,7 @@ from tests.integration.worker_process import (
     worker_on_own_redis,
 )
 from tests.paths import AUDIO_MODEL, FSDD, SMS, TEXT_MODEL, require_shared
-from tests.poison import encoded, event_doc, frames_doc, poison_cases
+from tests.poison import encoded, event_doc, frames_doc, poison_cases, v2_value
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -47,12 +48,19 @@ def _good_streams() -> tuple[list[list[tuple[bytes, bytes]]], dict[str, tuple[On
     assert audio.manifest.features is not None
     streams: list[list[tuple[bytes, bytes]]] = []
     expected: dict[str, tuple[OnnxModel, np.ndarray, int]] = {}
-    for ex in fsdd_split(FSDD, "test")[:4]:
+    for n, ex in enumerate(fsdd_split(FSDD, "test")[:4]):
         x = file_features(ex.path, audio.manifest.features)
         sid = f"good-{ex.path.stem}"
         pieces = [x[i : i + 7] for i in range(0, len(x), 7)]
-        docs = [frames_doc(sid, p, seq, end=seq == len(pieces) - 1) for seq, p in enumerate(pieces)]
-        streams.append([(sid.encode(), encoded(d)) for d in docs])
+        if n % 2:  # every other audio stream in the v2 binary format
+            values = [
+                v2_value(sid, seq, frames=p, end=seq == len(pieces) - 1) for seq, p in enumerate(pieces)
+            ]
+        else:
+            values = [
+                encoded(frames_doc(sid, p, seq, end=seq == len(pieces) - 1)) for seq, p in enumerate(pieces)
+            ]
+        streams.append([(sid.encode(), v) for v in values])
         expected[sid] = (audio, x, len(pieces))
     for ex in sms_split(SMS, "test")[:6]:
         tokens = tokenize(ex.text)
@@ -78,6 +86,9 @@ def test_no_input_stops_a_partition(broker_bootstrap: str, redis_url: str, tmp_p
     bad: list[tuple[bytes | None, bytes, str]] = [(k, v, r) for _, k, v, r in poison_cases("p-")]
     fuzzed = [(k, v, reason) for k, v in corpus() if (reason := codec_verdict(k, v)) is not None]
     assert len(fuzzed) >= 1000
+    fuzzed_v2 = [(k, v, reason) for k, v in binary_corpus() if (reason := codec_verdict(k, v)) is not None]
+    assert len(fuzzed_v2) >= 300
+    bad += fuzzed_v2
     bad += fuzzed
     streams, expected = _good_streams()
     rng = np.random.default_rng(12)

@@ -5,15 +5,17 @@ recordings (``recorded``: their log-mel features, recordings cycled and concaten
 stream ``i`` starts at recording ``i + seed``). Every stream has the same number of chunks; chunk 0 carries
 ``start``, the last one ``end``. Events are sent in slot order: chunk 0 of every stream, then chunk 1, ...
 
+Events are encoded in the v2 binary format unless :attr:`LoadSpec.wire_format` says 1 (JSON).
 ``produced_at_ms`` is stamped when a record is handed to the producer: each event is pre-encoded once with a
-placeholder that :meth:`EventTemplate.render` replaces, so the same bytes (bar the stamp) go to every
-pipeline's topic.
+placeholder that :meth:`EventTemplate.render` replaces (v2: the 8 bytes at its fixed offset; v1: the digits of
+the JSON field), so the same bytes (bar the stamp) go to every pipeline's topic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,12 +25,22 @@ import numpy as np
 from aiokafka import AIOKafkaProducer
 from numpy.typing import NDArray
 
-from rnnstream.events import FramesPayload, InputEvent, encode_input_event, event_key
+from rnnstream.events import (
+    DEFAULT_WIRE_FORMAT,
+    FramesPayload,
+    InputEvent,
+    WireFormat,
+    encode_binary_event,
+    encode_input_event,
+    event_key,
+)
+from rnnstream.events.binary import PRODUCED_AT_OFFSET
 from rnnstream.repository.manifest import Manifest
 
 SYNTHETIC_MEAN = -6.0
 SYNTHETIC_STD = 2.0
 _STAMP = b'"produced_at_ms":0,'
+_STAMP_V2 = struct.Struct("<q")
 
 
 class Source(StrEnum):
@@ -53,19 +65,57 @@ class LoadSpec:
     source: Source
     seed: int
     tag: str
+    wire_format: WireFormat = DEFAULT_WIRE_FORMAT
 
 
 @dataclass(frozen=True)
 class EventTemplate:
-    """One encoded input event, waiting for its ``produced_at_ms``."""
+    """One encoded input event, waiting for its ``produced_at_ms``: the bytes before and after the stamp."""
 
     key: bytes
     head: bytes
     tail: bytes
+    wire_format: WireFormat = DEFAULT_WIRE_FORMAT
 
     def render(self, produced_at_ms: int) -> bytes:
         """The event's bytes stamped with ``produced_at_ms``."""
+        if self.wire_format == 2:
+            return self.head + _STAMP_V2.pack(produced_at_ms) + self.tail
         return b"%s%d,%s" % (self.head, produced_at_ms, self.tail)
+
+
+def _template(
+    key: bytes,
+    wire_format: WireFormat,
+    *,
+    stream_id: str,
+    seq: int,
+    model: str,
+    start: bool,
+    end: bool,
+    piece: NDArray[np.float32],
+) -> EventTemplate:
+    if wire_format == 2:
+        raw = encode_binary_event(
+            stream_id=stream_id, seq=seq, model=model, start=start, end=end, produced_at_ms=0, frames=piece
+        )
+        stamp_end = PRODUCED_AT_OFFSET + _STAMP_V2.size
+        return EventTemplate(key, raw[:PRODUCED_AT_OFFSET], raw[stamp_end:], wire_format)
+    event = InputEvent(
+        v=1,
+        stream_id=stream_id,
+        seq=seq,
+        model=model,
+        start=start,
+        end=end,
+        produced_at_ms=0,
+        payload=FramesPayload.from_array(piece),
+    )
+    raw = encode_input_event(event)
+    head, sep, tail = raw.partition(_STAMP)
+    if not sep:
+        raise AssertionError("encoded event without its produced_at_ms field")
+    return EventTemplate(key, head + _STAMP[:-2], tail, wire_format)
 
 
 @dataclass(frozen=True)
@@ -122,7 +172,8 @@ def _stream_frames(
 
 
 def build_workload(spec: LoadSpec, manifest: Manifest) -> Workload:
-    """Generate the streams of ``spec`` for the audio model described by ``manifest``."""
+    """Generate the streams of ``spec`` for the audio model described by ``manifest``, encoded in
+    ``spec.wire_format``."""
     per_chunk = frames_per_chunk(manifest, spec.chunk_ms)
     n_chunks = max(1, math.ceil(spec.seconds * 1000 / spec.chunk_ms))
     n_frames = n_chunks * per_chunk
@@ -136,21 +187,18 @@ def build_workload(spec: LoadSpec, manifest: Manifest) -> Workload:
     for seq in range(n_chunks):
         for sid, frames in zip(ids, per_stream, strict=True):
             piece = frames[seq * per_chunk : (seq + 1) * per_chunk]
-            event = InputEvent(
-                v=1,
-                stream_id=sid,
-                seq=seq,
-                model=manifest.name,
-                start=seq == 0,
-                end=seq == n_chunks - 1,
-                produced_at_ms=0,
-                payload=FramesPayload.from_array(piece),
+            events.append(
+                _template(
+                    event_key(sid),
+                    spec.wire_format,
+                    stream_id=sid,
+                    seq=seq,
+                    model=manifest.name,
+                    start=seq == 0,
+                    end=seq == n_chunks - 1,
+                    piece=piece,
+                )
             )
-            raw = encode_input_event(event)
-            head, sep, tail = raw.partition(_STAMP)
-            if not sep:
-                raise AssertionError("encoded event without its produced_at_ms field")
-            events.append(EventTemplate(event_key(sid), head + _STAMP[:-2], tail))
     return Workload(manifest.name, ids, n_chunks, per_chunk, n_frames * spec.streams, events)
 
 

@@ -27,7 +27,7 @@ from rnnstream.events import (
     SourcePosition,
     check_key,
     dead_letter_for,
-    decode_input_event,
+    decode_event,
     encode_dead_letter,
     encode_prediction,
     event_key,
@@ -74,7 +74,7 @@ class NaivePipeline(InProcessPipeline):
     async def _one(self, raw: bytes, key: bytes | None, source: SourcePosition) -> None:
         now = now_ms()
         try:
-            event = decode_input_event(
+            event = decode_event(
                 raw, max_bytes=self.config.max_event_bytes, max_steps=self.config.max_chunk_steps
             )
             check_key(key, event)

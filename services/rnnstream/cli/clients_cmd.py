@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from rnnstream.cli.console import ProduceJob
     from rnnstream.clients.chunks import StreamSource
     from rnnstream.clients.target import ModelTarget
+    from rnnstream.events.codec import WireFormat
 
 err = Console(stderr=True)
 
@@ -57,6 +59,24 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON line per stream on stdout: stream_id, input, chunks, steps.")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, summary or warnings on stderr.")]
+
+
+class WireFormatName(StrEnum):
+    """``--format``: how input events go on the wire (docs/events.md)."""
+
+    V1 = "v1"
+    V2 = "v2"
+
+
+FormatOpt = Annotated[
+    WireFormatName,
+    typer.Option(
+        "--format",
+        help="Wire format of the events: v2 (binary: a fixed header and raw float32 frames; the fastest for "
+        "the worker to decode) or v1 (JSON, readable; what kcat users write by hand). The worker reads both.",
+        case_sensitive=False,
+    ),
+]
 StrictOpt = Annotated[
     bool,
     typer.Option(
@@ -65,6 +85,10 @@ StrictOpt = Annotated[
         "ordered delivery (the local tansu broker refuses).",
     ),
 ]
+
+
+def _wire_format(name: WireFormatName) -> WireFormat:
+    return 1 if name is WireFormatName.V1 else 2
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -152,6 +176,7 @@ def produce_audio(
     repository: RepoOpt = DEFAULT_REPOSITORY,
     broker: BrokerOpt = "127.0.0.1:9092",
     topic: InputTopicOpt = "rnnstream.events",
+    wire_format: FormatOpt = WireFormatName.V2,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     require_idempotence: StrictOpt = False,
@@ -183,6 +208,7 @@ def produce_audio(
         paced=realtime,
         concurrency=concurrency,
         idempotence="require" if require_idempotence else "auto",
+        wire_format=_wire_format(wire_format),
     )
     _produce(job, sources, as_json=as_json, quiet=quiet)
 
@@ -221,6 +247,7 @@ def produce_text(
     repository: RepoOpt = DEFAULT_REPOSITORY,
     broker: BrokerOpt = "127.0.0.1:9092",
     topic: InputTopicOpt = "rnnstream.events",
+    wire_format: FormatOpt = WireFormatName.V2,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     require_idempotence: StrictOpt = False,
@@ -266,6 +293,7 @@ def produce_text(
             paced=interval_s > 0,
             concurrency=concurrency,
             idempotence="require" if require_idempotence else "auto",
+            wire_format=_wire_format(wire_format),
         )
         _produce(job, sources, as_json=as_json, quiet=quiet)
     finally:

@@ -25,6 +25,7 @@ from rnnstream.clients.consumer import PredictionReader, ReceivedPrediction
 from rnnstream.clients.producer import EventProducer, Idempotence
 from rnnstream.clients.publishing import publish_streams
 from rnnstream.clients.target import ModelTarget
+from rnnstream.events.codec import DEFAULT_WIRE_FORMAT, WireFormat
 
 #: Audio longer than this in total gets a progress bar (on a terminal); lines of text always do.
 LONG_INPUT_S = 10.0
@@ -43,6 +44,7 @@ class ProduceJob:
     paced: bool = False
     concurrency: int = 16
     idempotence: Idempotence = "auto"
+    wire_format: WireFormat = DEFAULT_WIRE_FORMAT
 
 
 def report_line(report: StreamReport, unit: str) -> dict[str, Any]:
@@ -92,7 +94,9 @@ def produce(
             )
 
     async def run() -> list[StreamReport]:
-        async with EventProducer(job.broker, job.topic, idempotence=job.idempotence) as producer:
+        async with EventProducer(
+            job.broker, job.topic, wire_format=job.wire_format, idempotence=job.idempotence
+        ) as producer:
             return await publish_streams(
                 producer,
                 job.target,

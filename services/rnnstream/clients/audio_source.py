@@ -19,7 +19,6 @@ import soundfile as sf
 
 from rnnstream.clients.chunks import Chunk, StreamSource, new_stream_id
 from rnnstream.errors import InputError, InputTooShortError
-from rnnstream.events import FramesPayload
 from rnnstream.features.audio import FeatureStream, Frames, iter_audio_blocks
 from rnnstream.repository.manifest import LogMelConfig
 
@@ -83,7 +82,7 @@ def iter_audio_chunks(
             seq=seq,
             start=seq == 0,
             end=end,
-            payload=FramesPayload.from_array(chunk_part),
+            frames=np.ascontiguousarray(chunk_part, dtype=np.float32),
             due_s=last_end / cfg.sample_rate,
         )
         seq += 1

@@ -2,7 +2,8 @@
 
 A source is lazy: :attr:`StreamSource.open` returns an iterator that computes each chunk when asked, so a
 long recording is read, featurised and sent piece by piece. The publisher stamps ``produced_at_ms`` when it
-sends a chunk (:meth:`Chunk.to_event`), not when the chunk was computed.
+sends a chunk (:meth:`Chunk.to_event`), not when the chunk was computed. A chunk holds its frames as an array
+(or its tokens); the producer encodes them in its wire format.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from rnnstream.clients.target import ModelTarget
-from rnnstream.events import EVENT_FORMAT_VERSION, FramesPayload, InputEvent, TokensPayload
+from rnnstream.events import ChunkEvent
 
 #: Longest stream id the wire format allows.
 MAX_STREAM_ID = 256
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Chunk:
-    """One chunk of a stream, ready to become an input event.
+    """One chunk of a stream, ready to become an input event: ``frames`` (float32 ``[T, F]``) or ``tokens``.
 
     ``due_s`` is when, counted from the stream's start, the chunk may be sent when pacing (audio: the media
     time at the end of its last frame; text: ``seq`` times the token interval).
@@ -32,18 +36,20 @@ class Chunk:
     seq: int
     start: bool
     end: bool
-    payload: FramesPayload | TokensPayload
+    frames: npt.NDArray[np.float32] | None = None
+    tokens: tuple[str, ...] | None = None
     due_s: float = 0.0
 
     @property
     def steps(self) -> int:
         """Frames or tokens in the chunk."""
-        return self.payload.steps
+        if self.frames is not None:
+            return int(self.frames.shape[0])
+        return len(self.tokens or ())
 
-    def to_event(self, target: ModelTarget, produced_at_ms: int | None = None) -> InputEvent:
+    def to_event(self, target: ModelTarget, produced_at_ms: int | None = None) -> ChunkEvent:
         """The input event for ``target``, stamped with ``produced_at_ms`` (default: now)."""
-        return InputEvent(
-            v=EVENT_FORMAT_VERSION,
+        return ChunkEvent(
             stream_id=self.stream_id,
             seq=self.seq,
             model=target.name,
@@ -51,7 +57,8 @@ class Chunk:
             start=self.start,
             end=self.end,
             produced_at_ms=now_ms() if produced_at_ms is None else produced_at_ms,
-            payload=self.payload,
+            frames=self.frames,
+            tokens=self.tokens,
         )
 
 

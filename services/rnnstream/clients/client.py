@@ -33,7 +33,7 @@ from rnnstream.clients.publishing import publish_streams
 from rnnstream.clients.target import DEFAULT_AUDIO_MODEL, DEFAULT_TEXT_MODEL, ModelTarget, resolve_target
 from rnnstream.clients.text_source import text_sources
 from rnnstream.errors import InputError, RnnstreamError, ServiceError
-from rnnstream.events import FramesPayload, PredictionEvent
+from rnnstream.events import DEFAULT_WIRE_FORMAT, PredictionEvent, WireFormat
 from rnnstream.events.models import DEFAULT_INPUT_TOPIC, DEFAULT_PREDICTION_TOPIC
 from rnnstream.features.audio import FeatureStream
 from rnnstream.repository import DEFAULT_REPOSITORY
@@ -42,7 +42,10 @@ _CLOSED = None  # what a subscriber queue receives when the client closes
 
 
 class RnnstreamClient:
-    """Producer and prediction reader in one async context manager (see the module docstring)."""
+    """Producer and prediction reader in one async context manager (see the module docstring).
+
+    Chunks go out in ``wire_format`` 2 (binary, the default) or 1 (JSON); see docs/events.md.
+    """
 
     def __init__(
         self,
@@ -56,13 +59,14 @@ class RnnstreamClient:
         listen: bool = True,
         from_beginning: bool = False,
         idempotence: Idempotence = "auto",
+        wire_format: WireFormat = DEFAULT_WIRE_FORMAT,
         history: int = 1000,
         max_streams: int = 1000,
     ) -> None:
         self.repository = Path(repository)
         self._models = {"audio": audio_model, "text": text_model}
         self._targets: dict[str, ModelTarget] = {}
-        self._producer = EventProducer(broker, input_topic, idempotence=idempotence)
+        self._producer = EventProducer(broker, input_topic, wire_format=wire_format, idempotence=idempotence)
         self._reader = (
             PredictionReader(broker, prediction_topic, from_beginning=from_beginning) if listen else None
         )
@@ -125,7 +129,7 @@ class RnnstreamClient:
         model: str | None = None,
     ) -> None:
         """Send one chunk of feature frames ``[T, F]`` and wait until the broker has it."""
-        chunk = Chunk(stream_id, seq, start, end, FramesPayload.from_array(frames))
+        chunk = Chunk(stream_id, seq, start, end, frames=np.asarray(frames, dtype=np.float32))
         await self._producer.send_and_wait(chunk.to_event(self.target("audio", model), now_ms()))
 
     async def send_audio_file(
@@ -163,7 +167,7 @@ class RnnstreamClient:
         sid = stream_id or new_stream_id("audio")
         for seq, first in enumerate(range(0, total, chunk_frames)):
             part = frames[first : first + chunk_frames]
-            chunk = Chunk(sid, seq, seq == 0, first + chunk_frames >= total, FramesPayload.from_array(part))
+            chunk = Chunk(sid, seq, seq == 0, first + chunk_frames >= total, frames=part)
             await self._producer.send(chunk.to_event(target, now_ms()))
         await self._producer.flush()
         return StreamReport(sid, "<samples>", chunks=-(-total // chunk_frames), steps=total)

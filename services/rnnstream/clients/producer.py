@@ -1,6 +1,7 @@
 """Publishing input events: an aiokafka producer with idempotent, ordered delivery per stream.
 
-Every event is keyed by its stream id, so a stream stays on one partition; ``acks="all"`` and
+Events are written in the v2 binary format by default (``wire_format=1`` writes v1 JSON; docs/events.md), and
+every event is keyed by its stream id, so a stream stays on one partition; ``acks="all"`` and
 ``enable_idempotence=True`` make a retried batch land once and in order. aiokafka sends one request per
 broker at a time and holds back a partition while a batch of it is in flight, so order per stream holds
 even without idempotence.
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from rnnstream.errors import ServiceError
-from rnnstream.events import InputEvent, encode_input_event, event_key
+from rnnstream.events import DEFAULT_WIRE_FORMAT, ChunkEvent, InputEvent, WireFormat, encode_event, event_key
 from rnnstream.events.models import DEFAULT_INPUT_TOPIC
 
 log = logging.getLogger(__name__)
@@ -43,19 +44,26 @@ def bootstrap_servers(broker: str) -> list[str]:
 
 
 class EventProducer:
-    """Sends :class:`InputEvent` s to one topic. Use as ``async with EventProducer(...) as producer``."""
+    """Sends input events to one topic. Use as ``async with EventProducer(...) as producer``.
+
+    ``wire_format`` is how :meth:`send` encodes: 2 (binary, the default) or 1 (JSON).
+    """
 
     def __init__(
         self,
         broker: str = DEFAULT_BROKER,
         topic: str = DEFAULT_INPUT_TOPIC,
         *,
+        wire_format: WireFormat = DEFAULT_WIRE_FORMAT,
         idempotence: Idempotence = "auto",
         client_id: str = "rnnstream-producer",
         linger_ms: int = 5,
         **kafka_options: Any,
     ) -> None:
+        if wire_format not in (1, 2):
+            raise ValueError(f"unknown wire format {wire_format!r} (1: JSON, 2: binary)")
         self.topic = topic
+        self.wire_format: WireFormat = wire_format
         self.servers = bootstrap_servers(broker)
         self.idempotence = idempotence
         self.idempotent = False
@@ -103,12 +111,15 @@ class EventProducer:
             sender_log.setLevel(level)
         return producer
 
-    async def send(self, event: InputEvent) -> None:
-        """Queue ``event`` (keyed by its stream id); delivery is confirmed by :meth:`flush`.
+    async def send(self, event: ChunkEvent | InputEvent) -> None:
+        """Queue ``event`` (keyed by its stream id, encoded in :attr:`wire_format`); delivery is confirmed by
+        :meth:`flush`. A :class:`ChunkEvent` carries its frames as an array, so nothing is base64-encoded
+        on the way to v2.
 
-        Raises :class:`ServiceError` when a previously queued event failed or the queue cannot take more.
+        Raises ``ValueError`` when a field is out of the format's bounds, :class:`ServiceError` when a
+        previously queued event failed or the queue cannot take more.
         """
-        await self.send_record(event_key(event.stream_id), encode_input_event(event))
+        await self.send_record(event_key(event.stream_id), encode_event(event, self.wire_format))
 
     async def send_record(self, key: bytes | None, value: bytes) -> None:
         """Queue one record as it is (to replay a dead letter's original, or to test what a worker does with
@@ -126,7 +137,7 @@ class EventProducer:
         self._pending.add(future)
         future.add_done_callback(self._settled)
 
-    async def send_and_wait(self, event: InputEvent) -> None:
+    async def send_and_wait(self, event: ChunkEvent | InputEvent) -> None:
         """Send ``event`` and wait until the broker has it."""
         await self.send(event)
         await self.flush()

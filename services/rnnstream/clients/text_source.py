@@ -12,7 +12,6 @@ from typing import TextIO
 
 from rnnstream.clients.chunks import Chunk, StreamSource, new_stream_id
 from rnnstream.errors import InputError
-from rnnstream.events import TokensPayload
 from rnnstream.features.text import tokenize
 
 
@@ -36,7 +35,7 @@ def iter_text_chunks(
             seq=seq,
             start=seq == 0,
             end=first + chunk_tokens >= len(tokens),
-            payload=TokensPayload(kind="tokens", tokens=tokens[first : first + chunk_tokens]),
+            tokens=tuple(tokens[first : first + chunk_tokens]),
             due_s=seq * interval_s,
         )
 

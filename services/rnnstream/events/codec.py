@@ -1,9 +1,13 @@
 """Bytes to events and back, with the structural checks that need no model knowledge.
 
-:func:`decode_input_event` either returns a valid :class:`InputEvent` or raises :class:`EventError` whose
-``reason`` is a :class:`DeadLetterReason`; :func:`check_key` then checks the Kafka key against the event's
-stream id. :func:`dead_letter` turns such a failure into the dead-letter event, keeping whatever identifying
-fields could still be read (and only values that encode: a dead letter must never fail to publish).
+Input events come in two wire formats: v1, a UTF-8 JSON object (hand-written with kcat, say), and v2, a
+binary layout that starts with ``b"RNS2"`` (``rnnstream.events.binary``). :func:`decode_event` reads either
+by its first bytes and returns the lean :class:`ChunkEvent` the worker uses; :func:`decode_input_event`
+reads v1 only, into the pydantic :class:`InputEvent`. Both either return a valid event or raise
+:class:`EventError` whose ``reason`` is a :class:`DeadLetterReason`; :func:`check_key` then checks the Kafka
+key against the event's stream id. :func:`dead_letter` turns such a failure into the dead-letter event
+(JSON, v1, whatever the input's format), keeping whatever identifying fields could still be read (and only
+values that encode: a dead letter must never fail to publish).
 
 JSON is read strictly: an object that names a field twice is refused (``duplicate_field``) rather than
 letting the last one win, so ``"end"`` or ``"stream_id"`` cannot be smuggled in twice. Checks that need the model repository or
@@ -23,6 +27,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from rnnstream.errors import EventError
+from rnnstream.events import binary
+from rnnstream.events.chunk_event import ChunkEvent
 from rnnstream.events.models import (
     EVENT_FORMAT_VERSION,
     INT64_MAX,
@@ -35,6 +41,11 @@ from rnnstream.events.models import (
 )
 
 _M = TypeVar("_M", bound=BaseModel)
+
+#: The wire format of an input event: 1 (JSON) or 2 (binary, ``rnnstream.events.binary``).
+WireFormat = Literal[1, 2]
+#: What producers write unless told otherwise.
+DEFAULT_WIRE_FORMAT: WireFormat = 2
 
 
 def event_key(stream_id: str) -> bytes:
@@ -133,7 +144,27 @@ def decode_input_event(raw: bytes, *, max_bytes: int, max_steps: int) -> InputEv
     return event
 
 
-def check_key(key: bytes | None, event: InputEvent) -> None:
+def decode_event(raw: bytes, *, max_bytes: int, max_steps: int) -> ChunkEvent:
+    """Decode and structurally validate one input event in either wire format, chosen by its first bytes:
+    ``b"RNS2"`` is v2 (:func:`rnnstream.events.binary.decode_binary_event`), anything else v1 JSON
+    (:func:`decode_input_event`). Raises :class:`EventError` with the same reasons as those two."""
+    if raw[:4] == binary.MAGIC:
+        return binary.decode_binary_event(raw, max_bytes=max_bytes, max_steps=max_steps)
+    return ChunkEvent.from_input_event(decode_input_event(raw, max_bytes=max_bytes, max_steps=max_steps))
+
+
+def encode_event(event: ChunkEvent | InputEvent, wire_format: WireFormat = DEFAULT_WIRE_FORMAT) -> bytes:
+    """The wire form of an input event in ``wire_format``. Raises ``ValueError`` when a field is out of the
+    format's bounds (see :func:`rnnstream.events.binary.encode_binary_event`)."""
+    if wire_format == 1:
+        return encode_input_event(event if isinstance(event, InputEvent) else event.to_input_event())
+    if wire_format != 2:
+        raise ValueError(f"unknown wire format {wire_format!r} (1: JSON, 2: binary)")
+    chunk = ChunkEvent.from_input_event(event) if isinstance(event, InputEvent) else event
+    return binary.encode_chunk_event(chunk)
+
+
+def check_key(key: bytes | None, event: InputEvent | ChunkEvent) -> None:
     """The Kafka key must be the event's stream id in UTF-8: it decides the partition, and so the worker,
     while the stream id decides the state. Raises :class:`EventError` (``missing_key``, ``key_mismatch``)."""
     if key is None:
@@ -187,6 +218,8 @@ def decode_dead_letter(raw: bytes) -> DeadLetter:
 
 def _readable_fields(raw: bytes) -> dict[str, Any]:
     """``stream_id``, ``seq`` and ``model`` from a value that may be broken, each ``None`` when unreadable."""
+    if binary.is_binary_event(raw):
+        return binary.readable_fields(raw)
     found: dict[str, Any] = {"stream_id": None, "seq": None, "model": None}
     try:
         value = json.loads(raw.decode("utf-8"))

@@ -41,7 +41,7 @@ from rnnstream.errors import EventError
 from rnnstream.events.codec import (
     check_key,
     dead_letter_for,
-    decode_input_event,
+    decode_event,
     encode_dead_letter,
     event_key,
 )
@@ -204,7 +204,7 @@ class BatchProcessor:
         partitions: dict[StateKey, Partition] = {}
         for raw in batch:
             try:
-                event = decode_input_event(
+                event = decode_event(
                     raw.value, max_bytes=self.config.max_event_bytes, max_steps=self.config.max_chunk_steps
                 )
                 check_key(raw.key, event)
