@@ -78,23 +78,10 @@ def _consume(driver: str, bootstrap: str, topic: str, n: int, out: Path) -> None
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
-    async def batches(stream: Any) -> Any:
-        if not os.environ.get("BENCH_FAUST_QUEUE"):
-            async for events in stream.noack_take(256, within=0.005):
-                yield events
-            return
-        channel = aiter(stream.channel)  # the subscribed clone the conductor delivers to
-        queue = channel.queue
-        while True:
-            events = [await queue.get()]
-            while len(events) < 256 and not queue.empty():
-                events.append(queue.get_nowait())
-            yield events
-
     @app.agent(source)
     async def count(stream: Any) -> None:
         nonlocal seen, first, cpu_first
-        async for events in batches(stream):
+        async for events in stream.noack_take(256, within=0.005):
             if not seen:
                 first, cpu_first = time.perf_counter(), cpu()
             for event in events:

@@ -2,12 +2,10 @@
 state cache, the publisher, the metrics and the HTTP endpoints from typed settings. Nothing is created at
 import time.
 
-faust owns the consumer group, the partitions, the flow control, the commits and the lifecycle. The agent
-takes its batches straight from the queue faust's conductor delivers the input topic's events into
-(:func:`event_batches`: whatever is there, up to ``batch_max_events``, lingering at most
-``batch_timeout_ms`` for more), not through faust's per-event stream iteration, and acknowledges each batch's
-events itself once the batch is stored (the batch runner's ``on_stored``). So faust commits nothing of a batch
-before its state is stored, whichever way the agent leaves, and a backlog makes full batches at once. Predictions go out through the worker's own aiokafka producer in record batches
+faust owns the consumer group, the partitions, the commits and the lifecycle. The agent takes batches with
+``noack_take`` and acknowledges each batch's events itself once the batch is stored (the batch runner's
+``on_stored``), so faust commits nothing of a batch before its state is stored, whichever way the agent
+leaves. Predictions go out through the worker's own aiokafka producer in record batches
 (:class:`~rnnstream.worker.publisher.BatchPublisher`), or faust's producer (``RNNSTREAM_PUBLISHER=faust``).
 """
 
@@ -15,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -161,36 +158,6 @@ def build_worker(
     return worker
 
 
-async def event_batches(stream: Any, max_events: int, linger_s: float) -> AsyncIterator[list[Any]]:
-    """Batches of the events faust delivers to ``stream``'s channel, read from the channel's queue.
-
-    faust's own batching (``take_events``/``noack_take``) moves every event through the stream's iteration
-    and a buffer one at a time, and yields what arrived within a fixed window; measured on 2 cores that cost
-    most of a batch's time and kept batches at about a dozen events under a backlog (docs/benchmarks.md).
-    Here a batch is everything already queued, up to ``max_events``; when fewer are there it waits at most
-    ``linger_s`` for more. The queue is faust's flow-controlled one: it still pauses and resumes the
-    partitions' fetching by its fill level, and faust still clears it on a rebalance. Nothing is
-    acknowledged here."""
-    channel = aiter(stream.channel)  # the subscribed iterator the conductor delivers into
-    queue = channel.queue
-    loop = asyncio.get_running_loop()
-    while True:
-        events = [await queue.get()]
-        deadline = loop.time() + linger_s
-        while len(events) < max_events:
-            if not queue.empty():
-                events.append(queue.get_nowait())
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                events.append(await asyncio.wait_for(queue.get(), remaining))
-            except TimeoutError:
-                break
-        yield events
-
-
 def _ack(events: Any) -> None:
     for event in events:
         event.ack()
@@ -214,10 +181,10 @@ def _wire(w: Worker) -> None:
 
     @app.agent(source, name="rnnstream-step")
     async def step(stream: Any) -> None:
-        # faust acknowledges nothing of these events by itself; each batch's events are acknowledged (and so
+        # noack_take: faust acknowledges nothing by itself; each batch's events are acknowledged (and so
         # become committable) by `_ack`, which the runner calls once the batch is stored.
         try:
-            async for events in event_batches(stream, s.batch_max_events, s.batch_timeout_ms / 1000):
+            async for events in stream.noack_take(s.batch_max_events, within=s.batch_timeout_ms / 1000):
                 batch = [
                     RawEvent(e.value or b"", e.key, e.message.topic, e.message.partition, e.message.offset)
                     for e in events
