@@ -50,7 +50,9 @@ from quixstreams import Application, State
 from quixstreams.models import Row
 
 from rnnstream.errors import EventError
-from rnnstream.events import FramesPayload, InputEvent, decode_input_event, encode_prediction
+from rnnstream.events import encode_prediction
+from rnnstream.events.chunk_event import ChunkEvent
+from rnnstream.events.codec import decode_event
 from rnnstream.events.models import DEFAULT_MAX_CHUNK_STEPS, DEFAULT_MAX_EVENT_BYTES
 from rnnstream.events.predictions import prediction_event
 from rnnstream.worker.loaded_models import LoadedModels
@@ -104,9 +106,9 @@ class QuixAppConfig:
         )
 
 
-def decode(raw: bytes) -> InputEvent:
+def decode(raw: bytes) -> ChunkEvent:
     """One input event from its Kafka value: the naive pipeline's decoder, with the wire format's limits."""
-    return decode_input_event(raw, max_bytes=DEFAULT_MAX_EVENT_BYTES, max_steps=DEFAULT_MAX_CHUNK_STEPS)
+    return decode_event(raw, max_bytes=DEFAULT_MAX_EVENT_BYTES, max_steps=DEFAULT_MAX_CHUNK_STEPS)
 
 
 class RnnStep:
@@ -130,14 +132,13 @@ class RnnStep:
         self.ttl = ttl
         self.clock_ms = clock_ms
 
-    def __call__(self, event: InputEvent, state: State[str, Any]) -> bytes | None:
+    def __call__(self, event: ChunkEvent, state: State[str, Any]) -> bytes | None:
         now = self.clock_ms()
         stored: dict[str, Any] | None = state.get(STATE_KEY)
         if stored is not None and event.seq <= stored["seq"]:
             return None
         model = self.models.get(event.model, event.model_version)
-        payload = event.payload
-        data = model.encode(payload.array if isinstance(payload, FramesPayload) else payload.tokens)
+        data = model.encode(event.frames if event.frames is not None else event.tokens or ())
         previous = None if event.start else stored
         if previous is None:
             start, steps_before = model.zero_stream_state(), 0

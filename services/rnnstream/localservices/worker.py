@@ -104,7 +104,8 @@ class WorkerProcess:
         )
 
     def log_tail(self, n: int = 40) -> str:
-        self._log.flush()
+        if not self._log.closed:  # still writing (after stop() the file is closed and complete)
+            self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
     def stop(self, timeout_s: float = 30.0) -> int:
