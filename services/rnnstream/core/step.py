@@ -1,8 +1,8 @@
 """The batched step: many streams' chunks of one model → waves → one ONNX Runtime call per wave.
 
 Pure apart from the model call itself: records in, records out. The caller loads the records of every
-stream in the batch (one round trip), runs this (on the loop's thread or in an executor: it blocks while ONNX Runtime computes), then stores ``writes`` (one
-fenced round trip). Each stream's chunks keep their order: the i-th chunk of a stream in the batch goes into
+stream in the batch (one round trip), runs this (on the loop's thread or in an executor: it blocks while
+ONNX Runtime computes), then stores ``writes`` (one fenced round trip). Each stream's chunks keep their order: the i-th chunk of a stream in the batch goes into
 wave i, and the state that wave leaves is what wave i+1 starts from.
 """
 
