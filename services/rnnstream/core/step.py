@@ -2,8 +2,9 @@
 
 Pure apart from the model call itself: records in, records out. The caller loads the records of every
 stream in the batch (one round trip), runs this (on the loop's thread or in an executor: it blocks while
-ONNX Runtime computes), then stores ``writes`` (one fenced round trip). Each stream's chunks keep their order: the i-th chunk of a stream in the batch goes into
-wave i, and the state that wave leaves is what wave i+1 starts from.
+ONNX Runtime computes), then stores ``writes`` (one fenced round trip). Each stream's chunks keep their
+order: the i-th chunk of a stream in the batch goes into wave i, and the state that wave leaves is what
+wave i+1 starts from.
 """
 
 from __future__ import annotations
