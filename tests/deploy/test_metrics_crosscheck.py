@@ -35,6 +35,7 @@ DASHBOARD_MUST_SHOW = {
     "consumer lag": "rnnstream_consumer_lag",
     "state losses": "rnnstream_state_epoch_changes_total",
     "state epoch per worker": "rnnstream_state_epoch_timestamp_seconds",
+    "state cache hits": "rnnstream_state_cache_total",
 }
 
 
