@@ -82,6 +82,15 @@ def _any(exc: BaseException) -> bool:
     return isinstance(exc, Exception)
 
 
+def _behind(batch: Sequence[RawEvent], prepared: PreparedBatch) -> list[RawEvent]:
+    """The events of ``batch`` (in order) whose streams' writes the fence refused behind the stored state."""
+    log.warning(
+        "the fence refused %d streams' writes behind them: running their events again", len(prepared.behind)
+    )
+    again = {id(raw) for key in prepared.behind for raw in prepared.events_of(key)}
+    return [raw for raw in batch if id(raw) in again]
+
+
 class BatchRunner:
     """Runs batches through a :class:`BatchProcessor` with the rules in the module docstring."""
 
@@ -152,10 +161,8 @@ class BatchRunner:
     async def _finish(
         self, batch: Sequence[RawEvent], prepared: PreparedBatch, on_stored: Callable[[], None]
     ) -> bool:
-        processor = self.processor
         try:
-            await self._until_done("publish", partial(processor.publish, prepared), _any)
-            await self._until_done("state", partial(processor.store_state, prepared), _state_outage)
+            await self._effects(prepared)
         except Exception as exc:
             await self._isolate(batch, exc)
             on_stored()
@@ -164,14 +171,15 @@ class BatchRunner:
             self.exit_now()
         clean = not prepared.report.fenced
         if prepared.behind:
-            again = {id(raw) for key in prepared.behind for raw in prepared.events_of(key)}
-            log.warning(
-                "the fence refused %d streams' writes behind them: running their events again",
-                len(prepared.behind),
-            )
-            await self._run([raw for raw in batch if id(raw) in again])
+            await self._run(_behind(batch, prepared))
         on_stored()
         return clean
+
+    async def _effects(self, prepared: PreparedBatch) -> None:
+        """Publish, then store, each retried through its outages."""
+        processor = self.processor
+        await self._until_done("publish", partial(processor.publish, prepared), _any)
+        await self._until_done("state", partial(processor.store_state, prepared), _state_outage)
 
     async def _run(self, batch: Sequence[RawEvent]) -> None:
         try:
@@ -185,19 +193,12 @@ class BatchRunner:
         """The three stages, outages retried; any other failure is raised. Streams whose write the fence
         refused while the store was behind (another worker stored an older seq first) run again from the
         stored state, so none of their chunks is left unapplied when the batch is committed."""
-        processor = self.processor
         for _ in range(MAX_FENCE_RERUNS + 1):
-            prepared = await self._until_done("state", partial(processor.prepare, batch), _state_outage)
-            await self._until_done("publish", partial(processor.publish, prepared), _any)
-            await self._until_done("state", partial(processor.store_state, prepared), _state_outage)
+            prepared = await self._until_done("state", partial(self.processor.prepare, batch), _state_outage)
+            await self._effects(prepared)
             if not prepared.behind:
                 return
-            again = {id(raw) for key in prepared.behind for raw in prepared.events_of(key)}
-            batch = [raw for raw in batch if id(raw) in again]
-            log.warning(
-                "the fence refused %d streams' writes behind them: running their events again",
-                len(prepared.behind),
-            )
+            batch = _behind(batch, prepared)
         raise StateError(f"{len(batch)} events still behind the stored state after {MAX_FENCE_RERUNS} reruns")
 
     async def _isolate(self, batch: Sequence[RawEvent], exc: Exception, *, again: bool = False) -> None:
