@@ -20,19 +20,21 @@ from rnnstream.errors import PublishError
 SendRecord = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
 
 
-class TopicPublisher:
-    """Publishes predictions and dead letters to their topics and waits for the acknowledgements."""
+class _TwoTopics:
+    """What both publishers share: the two topics, and every failure to send turned into a
+    :class:`PublishError`. Subclasses send the records of one topic in ``_send_all``."""
 
-    def __init__(self, send: SendRecord, prediction_topic: str, dead_letter_topic: str) -> None:
-        self._send_record = send
+    def __init__(self, prediction_topic: str, dead_letter_topic: str) -> None:
         self.prediction_topic = prediction_topic
         self.dead_letter_topic = dead_letter_topic
 
+    async def _send_all(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        raise NotImplementedError
+
     async def _send(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
         try:
-            acks = [await self._send_record(topic, key, value) for key, value in records]
-            await asyncio.gather(*acks)
-        except asyncio.CancelledError:
+            await self._send_all(topic, records)
+        except (asyncio.CancelledError, PublishError):
             raise
         except Exception as exc:
             raise PublishError(f"publishing {len(records)} records to {topic} failed: {exc}") from exc
@@ -46,7 +48,19 @@ class TopicPublisher:
         await self._send(self.dead_letter_topic, records)
 
 
-class BatchPublisher:
+class TopicPublisher(_TwoTopics):
+    """Publishes predictions and dead letters to their topics and waits for the acknowledgements."""
+
+    def __init__(self, send: SendRecord, prediction_topic: str, dead_letter_topic: str) -> None:
+        super().__init__(prediction_topic, dead_letter_topic)
+        self._send_record = send
+
+    async def _send_all(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        acks = [await self._send_record(topic, key, value) for key, value in records]
+        await asyncio.gather(*acks)
+
+
+class BatchPublisher(_TwoTopics):
     """Publishes a batch's records through an ``AIOKafkaProducer`` a partition at a time: the records of each
     partition go into one record batch (``create_batch``/``send_batch``; more only when one fills up), and
     one ``gather`` waits for every acknowledgement. Per record that is one ``append``, where
@@ -67,11 +81,10 @@ class BatchPublisher:
     ) -> None:
         from aiokafka.partitioner import DefaultPartitioner
 
+        super().__init__(prediction_topic, dead_letter_topic)
         #: An ``AIOKafkaProducer``, or a function making one (aiokafka makes a producer on a running loop
         #: only, so the worker passes a factory and calls :meth:`start` from its service).
         self._producer = producer
-        self.prediction_topic = prediction_topic
-        self.dead_letter_topic = dead_letter_topic
         self._partitioner = partitioner or DefaultPartitioner()
 
     @property
@@ -92,37 +105,20 @@ class BatchPublisher:
         if not callable(self._producer):
             await self._producer.stop()
 
-    async def _send(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
-        try:
-            producer = self.producer
-            partitions = sorted(await producer.partitions_for(topic))
-            by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
-            for record in records:
-                by_partition.setdefault(self._partitioner(record[0], partitions, partitions), []).append(
-                    record
-                )
-            acks = []
-            for partition, group in by_partition.items():
-                batch = producer.create_batch()
-                for key, value in group:
+    async def _send_all(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        producer = self.producer
+        partitions = sorted(await producer.partitions_for(topic))
+        by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+        for record in records:
+            by_partition.setdefault(self._partitioner(record[0], partitions, partitions), []).append(record)
+        acks = []
+        for partition, group in by_partition.items():
+            batch = producer.create_batch()
+            for key, value in group:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    acks.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
                     if batch.append(key=key, value=value, timestamp=None) is None:
-                        acks.append(await producer.send_batch(batch, topic, partition=partition))
-                        batch = producer.create_batch()
-                        if batch.append(key=key, value=value, timestamp=None) is None:
-                            raise PublishError(f"a record of {len(value)} bytes does not fit a record batch")
-                acks.append(await producer.send_batch(batch, topic, partition=partition))
-            await asyncio.gather(*acks)
-        except asyncio.CancelledError:
-            raise
-        except PublishError:
-            raise
-        except Exception as exc:
-            raise PublishError(f"publishing {len(records)} records to {topic} failed: {exc}") from exc
-
-    async def send_predictions(self, records: Sequence[tuple[bytes, bytes]]) -> None:
-        """Send ``(key, value)`` predictions; returns once the broker has all of them."""
-        await self._send(self.prediction_topic, records)
-
-    async def send_dead_letters(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
-        """Send ``(key, value)`` dead letters; returns once the broker has all of them."""
-        await self._send(self.dead_letter_topic, records)
+                        raise PublishError(f"a record of {len(value)} bytes does not fit a record batch")
+            acks.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*acks)
