@@ -48,31 +48,25 @@ def test_encoded_prediction_equals_the_validated_one(
     assert decode_prediction(raw) == expected
 
 
-def test_scores_that_are_not_finite_fail() -> None:
+def encode_scores(scores: np.ndarray) -> bytes:
     encoder = PredictionEncoder(model="m", model_version="1", labels=["a", "b"])
+    return encoder.encode(
+        stream_id="s",
+        seq=0,
+        scores=scores,
+        steps_seen=1,
+        final=False,
+        gap=False,
+        produced_at_ms=0,
+        predicted_at_ms=0,
+    )
+
+
+def test_scores_that_are_not_finite_fail() -> None:
     with pytest.raises(ValueError, match="not finite"):
-        encoder.encode(
-            stream_id="s",
-            seq=0,
-            scores=np.array([np.nan, 0.5], dtype=np.float32),
-            steps_seen=1,
-            final=False,
-            gap=False,
-            produced_at_ms=0,
-            predicted_at_ms=0,
-        )
+        encode_scores(np.array([np.nan, 0.5], dtype=np.float32))
 
 
 def test_a_score_per_label() -> None:
-    encoder = PredictionEncoder(model="m", model_version="1", labels=["a", "b"])
     with pytest.raises(ValueError, match="3 scores for 2 labels"):
-        encoder.encode(
-            stream_id="s",
-            seq=0,
-            scores=np.zeros(3, dtype=np.float32),
-            steps_seen=1,
-            final=False,
-            gap=False,
-            produced_at_ms=0,
-            predicted_at_ms=0,
-        )
+        encode_scores(np.zeros(3, dtype=np.float32))

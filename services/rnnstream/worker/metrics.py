@@ -225,7 +225,7 @@ class WorkerMetrics:
 
     def count_prediction(self, model: str, *, final: bool) -> None:
         """Count one prediction published for ``model``."""
-        self.predictions.labels(model=model, final="true" if final else "false").inc()
+        self.count_predictions(model, count=1, final=int(final))
 
     def count_predictions(self, model: str, *, count: int, final: int) -> None:
         """Count ``count`` predictions published for ``model`` at once, ``final`` of them final."""
