@@ -8,6 +8,11 @@ consumption puts on the worker before any step code runs. Prints a table and a J
 
     .venv/bin/python scripts/bench_faust_driver.py --events 30000
 
+Variations the docs' figures name, by environment variable (they reach the consumer processes):
+``BENCH_FAUST_QUEUE=1`` reads the agent's input straight from its channel's queue instead of ``noack_take``;
+``BENCH_FAUST_PLAIN=1`` keeps faust's own transport (1,500 ms fetch wait) instead of the worker's;
+``BENCH_FAUST_APP_KWARGS='{"broker_max_poll_records": 5000}'`` passes settings to ``faust.App``.
+
 The confluent driver needs ``confluent-kafka`` (installed with the ``peer`` extra). Both runs use the same
 private tansu broker, topic (8 partitions) and values (1.6 KB each, about a v2 event of 10x40 frames).
 """
