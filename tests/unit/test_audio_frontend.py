@@ -99,3 +99,13 @@ def test_file_reading_stereo_any_rate(tmp_path) -> None:  # type: ignore[no-unty
     parts = [fs.push(block) for block, _ in iter_audio_blocks(path, 1000)]
     parts.append(fs.flush())
     np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_the_computation_is_the_numpy_front_end() -> None:
+    """``audio`` only reads files; the frames come from ``logmel``, which the worker image can import."""
+    from rnnstream.features import audio, logmel
+
+    assert audio.FeatureStream is logmel.LogMelStream
+    assert audio.compute_features is logmel.compute_features
+    assert audio.to_mono is logmel.to_mono and audio.mel_power is logmel.mel_power
+    assert audio.mel_basis(CFG) is logmel.mel_filterbank(CFG)

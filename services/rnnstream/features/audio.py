@@ -1,4 +1,7 @@
-"""The audio front-end: any file → mono at the model's rate → log-mel frames (librosa).
+"""The audio front-end: any file → mono at the model's rate → log-mel frames.
+
+Reading files needs soundfile (and librosa for formats libsndfile cannot open); the computation itself is
+``rnnstream.features.logmel`` (numpy only, so the worker can run it), re-exported here.
 
 ``FeatureStream`` is the streaming form: push samples in any pieces (any rate, any channel count), get the
 frames that became complete; ``flush`` at the end. ``compute_features`` is the whole-recording form and is
@@ -8,7 +11,6 @@ defined as one push of everything plus ``flush``; tests check both give the same
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 
 import librosa
@@ -17,94 +19,39 @@ import soundfile as sf
 from numpy.typing import NDArray
 
 from rnnstream.errors import InputError, InputTooShortError
-from rnnstream.features.resample import StreamingResampler
+from rnnstream.features.logmel import (
+    Frames,
+    LogMelStream,
+    compute_features,
+    log_mel_frames,
+    mel_filterbank,
+    mel_power,
+    to_mono,
+)
 from rnnstream.repository.manifest import LogMelConfig
 
-Frames = NDArray[np.float32]
+__all__ = [
+    "FeatureStream",
+    "Frames",
+    "LogMelStream",
+    "compute_features",
+    "file_features",
+    "iter_audio_blocks",
+    "log_mel_frames",
+    "mel_basis",
+    "mel_power",
+    "read_audio",
+    "to_mono",
+]
 
 
-@lru_cache(maxsize=16)
 def mel_basis(cfg: LogMelConfig) -> NDArray[np.float64]:
-    return librosa.filters.mel(
-        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax, dtype=np.float64
-    )
+    """The mel filter bank ``[n_mels, 1 + n_fft//2]`` (read-only, cached); see ``logmel.mel_filterbank``."""
+    return mel_filterbank(cfg)
 
 
-def mel_power(samples: NDArray[np.float64], cfg: LogMelConfig) -> NDArray[np.float64]:
-    """Mel power of ``samples`` (mono at ``cfg.sample_rate``), not centred: ``[n_mels, frames]`` float64.
-
-    The log of this plus ``cfg.log_floor`` is the model input; training-time augmentation works on it too.
-    """
-    n_frames = 0 if len(samples) < cfg.n_fft else 1 + (len(samples) - cfg.n_fft) // cfg.hop_length
-    if n_frames == 0:
-        return np.zeros((cfg.n_mels, 0), dtype=np.float64)
-    used = samples[: cfg.n_fft + (n_frames - 1) * cfg.hop_length]
-    spec = librosa.stft(
-        used,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        win_length=cfg.win_length,
-        window=cfg.window,
-        center=False,
-    )
-    power: NDArray[np.float64] = mel_basis(cfg) @ (np.abs(spec) ** 2)
-    return power
-
-
-def log_mel_frames(samples: NDArray[np.float64], cfg: LogMelConfig) -> Frames:
-    """Log-mel frames of ``samples`` (already mono at ``cfg.sample_rate``), not centred: ``[frames, n_mels]``."""
-    frames: Frames = np.log(mel_power(samples, cfg) + cfg.log_floor).T.astype(np.float32)
-    return frames
-
-
-def to_mono(samples: NDArray[np.floating]) -> NDArray[np.float64]:
-    """``[n]`` or ``[n, channels]`` → mono ``[n]`` (channel mean), float64."""
-    x = np.asarray(samples, dtype=np.float64)
-    if x.ndim == 2:
-        mono: NDArray[np.float64] = x.mean(axis=1)
-        return mono
-    if x.ndim != 1:
-        raise InputError(f"audio must be [samples] or [samples, channels], got shape {x.shape}")
-    return x
-
-
-class FeatureStream:
-    """Streaming log-mel front-end for one recording."""
-
-    def __init__(self, cfg: LogMelConfig, source_rate: int) -> None:
-        self.cfg = cfg
-        self.source_rate = source_rate
-        self._resampler = StreamingResampler(source_rate, cfg.sample_rate)
-        self._pending: NDArray[np.float64] = np.zeros(0)
-        self.frames_out = 0
-
-    def push(self, samples: NDArray[np.floating]) -> Frames:
-        """Feed samples (``[n]`` or ``[n, channels]`` at ``source_rate``); returns new complete frames."""
-        return self._frames(self._resampler.push(to_mono(samples)))
-
-    def flush(self) -> Frames:
-        """End of the recording: the frames still pending (a trailing partial frame is dropped)."""
-        return self._frames(self._resampler.flush())
-
-    def _frames(self, resampled: NDArray[np.float64]) -> Frames:
-        self._pending = np.concatenate([self._pending, resampled])
-        frames = log_mel_frames(self._pending, self.cfg)
-        consumed = len(frames) * self.cfg.hop_length
-        self._pending = self._pending[consumed:]
-        self.frames_out += len(frames)
-        return frames
-
-
-def compute_features(samples: NDArray[np.floating], source_rate: int, cfg: LogMelConfig) -> Frames:
-    """Whole-recording features; raises ``InputTooShortError`` when not one frame fits."""
-    stream = FeatureStream(cfg, source_rate)
-    frames = np.concatenate([stream.push(samples), stream.flush()])
-    if len(frames) == 0:
-        need_s = cfg.n_fft / cfg.sample_rate
-        raise InputTooShortError(
-            f"audio too short: {len(samples)} samples at {source_rate} Hz; one frame needs {need_s * 1000:.0f} ms"
-        )
-    return frames
+FeatureStream = LogMelStream
+"""Streaming front-end for one recording (the numpy ``LogMelStream``; its state can be stored)."""
 
 
 def read_audio(path: Path | str) -> tuple[NDArray[np.float64], int]:
