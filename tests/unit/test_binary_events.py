@@ -33,7 +33,7 @@ from rnnstream.events import (
     encode_input_event,
 )
 from rnnstream.events.binary import HEADER, PRODUCED_AT_OFFSET, is_binary_event
-from rnnstream.events.chunk_event import decoded_chunk_event
+from rnnstream.events.chunk_event import decoded_chunk_event, pcm_data
 from rnnstream.events.models import INT64_MAX
 from tests.factories import AUDIO, TEXT, V2_HEADER, input_event, v2_value
 
@@ -178,7 +178,10 @@ def test_chunk_events_differ_when_a_frame_or_field_does() -> None:
 def test_the_decoders_fast_constructor_builds_the_same_value() -> None:
     names = [f.name for f in dataclasses.fields(ChunkEvent)]
     assert list(inspect.signature(decoded_chunk_event).parameters) == names
-    values: list[Any] = ["s", 1, "m", "v", True, False, 5, None, ("a",)]
+    values: list[Any] = ["s", 1, "m", "v", True, False, 5, None, ("a",), None]
+    assert decoded_chunk_event(*values) == ChunkEvent(**dict(zip(names, values, strict=True)))
+    pcm = pcm_data(np.array([1, -2], np.int16), 16_000)
+    values = ["s", 1, "m", None, False, True, 5, None, None, pcm]
     assert decoded_chunk_event(*values) == ChunkEvent(**dict(zip(names, values, strict=True)))
 
 
@@ -217,7 +220,7 @@ BAD_V2: list[tuple[str, bytes, DeadLetterReason]] = [
     ("token length past the end", GOOD_TOKENS[:-7] + b"\xff\xff" + b"entry", DeadLetterReason.NOT_DECODABLE),
     ("frames past the end", v2_value("s", frames=FRAMES, width=5), DeadLetterReason.NOT_DECODABLE),
     ("kind 0", v2_value("s", kind=0), DeadLetterReason.WRONG_SCHEMA),
-    ("kind 3", v2_value("s", kind=3), DeadLetterReason.WRONG_SCHEMA),
+    ("kind 4", v2_value("s", kind=4), DeadLetterReason.WRONG_SCHEMA),
     ("unknown flag", v2_value("s", flags=0x08), DeadLetterReason.WRONG_SCHEMA),
     ("high flag", v2_value("s", flags=0x81), DeadLetterReason.WRONG_SCHEMA),
     ("reserved a", v2_value("s", reserved_a=1), DeadLetterReason.WRONG_SCHEMA),
@@ -267,7 +270,7 @@ def test_details_name_what_is_wrong() -> None:
             _decode(raw)
         return str(caught.value)
 
-    assert detail(v2_value("s", kind=7)) == "unknown kind 7 (1: frames, 2: tokens)"
+    assert detail(v2_value("s", kind=7)) == "unknown kind 7 (1: frames, 2: tokens, 3: pcm)"
     assert "0x08" in detail(v2_value("s", flags=0x08)) and "bit 2" in detail(v2_value("s", flags=0x08))
     assert detail(v2_value("s", frames=np.array([[1.0], [2.0], [np.nan]]))) == "frame 2 holds NaN or infinity"
     assert detail(GOOD_TOKENS + b"xy") == "2 bytes follow the 2 tokens (the value must end there)"
@@ -300,6 +303,7 @@ def test_the_bounds_are_v1s() -> None:
 ENCODER_REFUSES: list[tuple[str, dict[str, Any]]] = [
     ("neither payload", {}),
     ("both payloads", {"tokens": ["a"], "frames": np.ones((1, 1))}),
+    ("tokens and pcm", {"tokens": ["a"], "pcm": pcm_data(np.zeros(1, np.int16), 16_000)}),
     ("1-d frames", {"frames": np.ones(4)}),
     ("3-d frames", {"frames": np.ones((1, 2, 2))}),
     ("zero width", {"frames": np.ones((2, 0))}),

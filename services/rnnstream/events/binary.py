@@ -6,19 +6,27 @@ does one ``struct`` unpack, slices three strings and takes the frames as a zero-
 
     offset size field
     0      4    magic b"RNS2"                 (a v1 value is a JSON object: it starts with "{" or whitespace)
-    4      1    kind (B)                      1 = frames (float32), 2 = tokens
+    4      1    kind (B)                      1 = frames (float32), 2 = tokens, 3 = pcm (raw audio)
     5      1    flags (B)                     bit 0 start, bit 1 end, bit 2 model_version present
     6      2    reserved (H)                  0
     8      8    seq (q)                       >= 0
     16     8    produced_at_ms (q)            >= 0; at a fixed offset, so a producer may stamp it in place
-    24     4    steps T (I)
-    28     4    width F (I)                   frames: >= 1; tokens: 0
+    24     4    steps T (I)                   pcm: samples per channel
+    28     4    width F (I)                   frames: >= 1; tokens: 0; pcm: channels, 1..8
     32     2    stream_id length in bytes (H)
     34     2    model length (H)
     36     2    model_version length (H)      0 unless flag bit 2
     38     2    reserved (H)                  0
     40     ...  stream_id, model, model_version (UTF-8, in that order), then the payload:
-                frames: T*F float32 little-endian, row-major [T, F]; tokens: T times (length (H), UTF-8)
+                frames: T*F float32 little-endian, row-major [T, F]; tokens: T times (length (H), UTF-8);
+                pcm: an 8-byte PCM header (:data:`PCM_HEADER`), then T*F interleaved samples:
+
+    offset size field                     (from the start of the payload)
+    0      4    sample_rate (I)               8000..192000 Hz
+    4      1    encoding (B)                  1 = s16le (int16), 2 = f32le (float32), both little-endian
+    5      1    segment (B)                   0 = none, 1 = vad (the worker cuts utterances by voice activity)
+    6      2    reserved (H)                  0
+    8      ...  T*F samples, interleaved [T, F] (sample 0 of every channel, then sample 1, ...)
 
 The value ends exactly where the payload does. The bounds are v1's (``rnnstream.events.models``).
 
@@ -27,8 +35,14 @@ check decides the reason, in this order: size (``oversized``), a header cut shor
 header's fields (``wrong_schema``), the strings (cut short: ``not_decodable``; not UTF-8 or out of bounds:
 ``wrong_schema``), ``negative_seq``, ``empty``, too many steps (``oversized``; before the payload is read, so
 a hostile T costs nothing), the payload (cut short: ``not_decodable``; trailing bytes or a token not UTF-8:
-``wrong_schema``), ``non_finite``. :func:`encode_binary_event` writes what v1's :class:`InputEvent` accepts
-and raises ``ValueError`` for anything else.
+``wrong_schema``), ``non_finite``. A pcm value (kind 3), after ``negative_seq``: its PCM header cut short
+(``not_decodable``); an unknown encoding or segment code, reserved not 0 (``wrong_schema``); the rate or
+channel count F out of range (``bad_pcm``); T = 0 (``empty``); T over ``sample_rate * max_pcm_ms // 1000``
+(``oversized``, before the samples are read; ``max_steps`` does not apply); the samples' byte count, when it
+is not exactly T * F * bytes per sample: not a whole number of samples × channels (``bad_pcm``, as v1's check
+of the same bytes), else fewer samples than T (cut short: ``not_decodable``), else more (``wrong_schema``);
+a NaN or infinite f32le sample (``non_finite``). :func:`encode_binary_event` writes what v1's
+:class:`InputEvent` accepts and raises ``ValueError`` for anything else.
 """
 
 from __future__ import annotations
@@ -41,8 +55,18 @@ import numpy as np
 import numpy.typing as npt
 
 from rnnstream.errors import EventError
-from rnnstream.events.chunk_event import ChunkEvent, decoded_chunk_event
-from rnnstream.events.models import FRAME_DTYPE, INT64_MAX, DeadLetterReason
+from rnnstream.events.chunk_event import ChunkEvent, PcmData, PcmEncoding, PcmSegment, decoded_chunk_event
+from rnnstream.events.models import (
+    DEFAULT_MAX_PCM_MS,
+    FRAME_DTYPE,
+    INT64_MAX,
+    PCM_DTYPES,
+    PCM_MAX_CHANNELS,
+    PCM_MAX_RATE,
+    PCM_MIN_RATE,
+    DeadLetterReason,
+    pcm_samples,
+)
 
 #: The first four bytes of every v2 value.
 MAGIC: Final = b"RNS2"
@@ -54,12 +78,20 @@ _unpack_header = HEADER.unpack_from
 PRODUCED_AT_OFFSET: Final = 16
 KIND_FRAMES: Final = 1
 KIND_TOKENS: Final = 2
+KIND_PCM: Final = 3
 FLAG_START: Final = 0x01
 FLAG_END: Final = 0x02
 FLAG_MODEL_VERSION: Final = 0x04
 _KNOWN_FLAGS: Final = FLAG_START | FLAG_END | FLAG_MODEL_VERSION
 #: Each token's length prefix (bytes of UTF-8 that follow).
 TOKEN_LENGTH: Final = struct.Struct("<H")
+#: The start of a pcm payload: sample_rate, encoding, segment, reserved (0); the samples follow.
+PCM_HEADER: Final = struct.Struct("<IBBH")
+#: The encoding and segment codes of :data:`PCM_HEADER`, and back.
+PCM_ENCODINGS: Final[dict[int, PcmEncoding]] = {1: "s16le", 2: "f32le"}
+PCM_SEGMENTS: Final[dict[int, PcmSegment]] = {0: "none", 1: "vad"}
+_PCM_ENCODING_CODES: Final = {name: code for code, name in PCM_ENCODINGS.items()}
+_PCM_SEGMENT_CODES: Final = {name: code for code, name in PCM_SEGMENTS.items()}
 #: The longest stream id, model name or model version, in characters (v1's bound).
 MAX_NAME_CHARS: Final = 256
 _NATIVE_FRAMES: Final = FRAME_DTYPE.isnative  # little-endian machines: the wire's floats are the machine's
@@ -68,11 +100,67 @@ _U32_MAX: Final = 0xFFFF_FFFF
 
 _NOT_DECODABLE = DeadLetterReason.NOT_DECODABLE
 _WRONG_SCHEMA = DeadLetterReason.WRONG_SCHEMA
+_BAD_PCM = DeadLetterReason.BAD_PCM
 
 
 def is_binary_event(raw: bytes) -> bool:
     """Whether ``raw`` is a v2 value (starts with :data:`MAGIC`); anything else is read as v1 JSON."""
     return raw[:4] == MAGIC
+
+
+# --- PCM checks, shared with v1 (``rnnstream.events.codec``) ------------------------------------------------
+
+
+def check_pcm_format(sample_rate: int, channels: int) -> None:
+    """``bad_pcm`` unless the rate is in ``PCM_MIN_RATE..PCM_MAX_RATE`` and channels in
+    ``1..PCM_MAX_CHANNELS``."""
+    if not PCM_MIN_RATE <= sample_rate <= PCM_MAX_RATE:
+        raise EventError(
+            _BAD_PCM, f"sample_rate must be {PCM_MIN_RATE} to {PCM_MAX_RATE} Hz, got {sample_rate}"
+        )
+    if not 1 <= channels <= PCM_MAX_CHANNELS:
+        raise EventError(_BAD_PCM, f"channels must be 1 to {PCM_MAX_CHANNELS}, got {channels}")
+
+
+def pcm_limit(sample_rate: int, max_pcm_ms: int) -> int:
+    """The most samples per channel one event may carry: ``max_pcm_ms`` of audio at ``sample_rate``."""
+    return sample_rate * max_pcm_ms // 1000
+
+
+def check_pcm_samples(steps: int, sample_rate: int, max_pcm_ms: int) -> None:
+    """``empty`` for no samples, ``oversized`` for more than :func:`pcm_limit` per channel."""
+    if steps == 0:
+        raise EventError(DeadLetterReason.EMPTY, "the pcm payload holds no samples")
+    limit = pcm_limit(sample_rate, max_pcm_ms)
+    if steps > limit:
+        raise EventError(
+            DeadLetterReason.OVERSIZED,
+            f"the pcm payload holds {steps} samples per channel, more than {limit} "
+            f"({max_pcm_ms} ms at {sample_rate} Hz)",
+        )
+
+
+def odd_pcm_byte_count(size: int, encoding: str, channels: int) -> EventError | None:
+    """``bad_pcm`` when ``size`` bytes are not a whole number of samples × channels, else ``None``."""
+    sample_bytes = PCM_DTYPES[encoding].itemsize
+    if size % (sample_bytes * channels) == 0:
+        return None
+    return EventError(
+        _BAD_PCM,
+        f"odd byte count for {encoding} with {channels} channel(s): {size} bytes of samples is not a multiple "
+        f"of {sample_bytes * channels} ({sample_bytes} bytes per sample × {channels} channels)",
+    )
+
+
+def finite_pcm(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``samples``, or ``non_finite`` naming the first sample (and its channel) that is NaN or infinite."""
+    finite = np.isfinite(samples)
+    if not finite.all():
+        index, channel = (int(i) for i in np.argwhere(~finite)[0])
+        raise EventError(
+            DeadLetterReason.NON_FINITE, f"sample {index} (channel {channel}) holds NaN or infinity"
+        )
+    return samples
 
 
 # --- decoding ----------------------------------------------------------------------------------------------
@@ -99,8 +187,8 @@ def _header_problem(kind: int, flags: int, reserved: int, width: int, version_le
     elif kind == KIND_TOKENS:
         if width != 0:
             return f"a tokens value (kind 2) has width F = 0, got {width}"
-    else:
-        return f"unknown kind {kind} (1: frames, 2: tokens)"
+    elif kind != KIND_PCM:  # a pcm value's F is its channel count, checked with its rate (bad_pcm)
+        return f"unknown kind {kind} (1: frames, 2: tokens, 3: pcm)"
     if flags & ~_KNOWN_FLAGS:
         return (
             f"unknown flag bits 0x{flags & ~_KNOWN_FLAGS:02x} in flags 0x{flags:02x} "
@@ -113,11 +201,14 @@ def _header_problem(kind: int, flags: int, reserved: int, width: int, version_le
     return "the header is not valid"  # not reached: the caller checked that one of the above holds
 
 
-def decode_binary_event(raw: bytes, *, max_bytes: int, max_steps: int) -> ChunkEvent:
+def decode_binary_event(
+    raw: bytes, *, max_bytes: int, max_steps: int, max_pcm_ms: int = DEFAULT_MAX_PCM_MS
+) -> ChunkEvent:
     """Decode and structurally validate one v2 input event (the checks and their order: module docstring).
 
-    The frames are a read-only view of ``raw`` (no copy). Raises :class:`EventError` with reason
-    ``oversized``, ``not_decodable``, ``wrong_schema``, ``negative_seq``, ``empty`` or ``non_finite``.
+    The frames (and f32le samples) are a read-only view of ``raw`` (no copy). ``max_steps`` bounds frames and
+    tokens, ``max_pcm_ms`` the audio of a pcm value. Raises :class:`EventError` with reason ``oversized``,
+    ``not_decodable``, ``wrong_schema``, ``negative_seq``, ``empty``, ``bad_pcm`` or ``non_finite``.
     """
     size = len(raw)
     if size > max_bytes:
@@ -144,7 +235,7 @@ def decode_binary_event(raw: bytes, *, max_bytes: int, max_steps: int) -> ChunkE
         raise EventError(_WRONG_SCHEMA, f"a v2 value starts with {MAGIC!r}, not {magic!r}")
     # one expression for the common case; the detail is worked out only for a bad header
     if (
-        not (width if kind == KIND_FRAMES else kind == KIND_TOKENS and not width)
+        not (width if kind == KIND_FRAMES else (kind == KIND_TOKENS and not width) or kind == KIND_PCM)
         or flags & ~_KNOWN_FLAGS
         or reserved_a
         or reserved_b
@@ -171,6 +262,19 @@ def decode_binary_event(raw: bytes, *, max_bytes: int, max_steps: int) -> ChunkE
     model_version = _text(raw, version_at, offset, "model_version") if flags & FLAG_MODEL_VERSION else None
     if seq < 0:
         raise EventError(DeadLetterReason.NEGATIVE_SEQ, f"seq must be >= 0, got {seq}")
+    if kind == KIND_PCM:
+        return decoded_chunk_event(
+            stream_id,
+            seq,
+            model,
+            model_version,
+            bool(flags & FLAG_START),
+            bool(flags & FLAG_END),
+            produced_at_ms,
+            None,
+            None,
+            _pcm(raw, offset, steps, width, max_pcm_ms),
+        )
     if not 0 < steps <= max_steps:
         what = "frames" if kind == KIND_FRAMES else "tokens"
         if steps == 0:
@@ -192,7 +296,50 @@ def decode_binary_event(raw: bytes, *, max_bytes: int, max_steps: int) -> ChunkE
         produced_at_ms,
         frames,
         tokens,
+        None,
     )
+
+
+def _pcm(raw: bytes, offset: int, steps: int, channels: int, max_pcm_ms: int) -> PcmData:
+    size = len(raw)
+    if size - offset < PCM_HEADER.size:
+        raise EventError(
+            _NOT_DECODABLE,
+            f"the value is cut short: a pcm payload starts with a {PCM_HEADER.size}-byte PCM header after "
+            f"byte {offset}, but the value ends at byte {size}",
+        )
+    sample_rate, encoding_code, segment_code, reserved = PCM_HEADER.unpack_from(raw, offset)
+    encoding = PCM_ENCODINGS.get(encoding_code)
+    if encoding is None:
+        raise EventError(_WRONG_SCHEMA, f"unknown PCM encoding {encoding_code} (1: s16le, 2: f32le)")
+    segment = PCM_SEGMENTS.get(segment_code)
+    if segment is None:
+        raise EventError(_WRONG_SCHEMA, f"unknown PCM segment {segment_code} (0: none, 1: vad)")
+    if reserved:
+        raise EventError(_WRONG_SCHEMA, "the reserved field of the PCM header (its bytes 6-7) must be 0")
+    check_pcm_format(sample_rate, channels)
+    check_pcm_samples(steps, sample_rate, max_pcm_ms)
+    start = offset + PCM_HEADER.size
+    have = size - start
+    need = steps * channels * PCM_DTYPES[encoding].itemsize
+    if have != need:
+        odd = odd_pcm_byte_count(have, encoding, channels)
+        if odd is not None:
+            raise odd
+        if have < need:
+            raise EventError(
+                _NOT_DECODABLE,
+                f"the value is cut short: {steps} {encoding} samples × {channels} channels need {need} bytes "
+                f"after byte {start}, it holds {have}",
+            )
+        raise EventError(
+            _WRONG_SCHEMA,
+            f"{have - need} bytes follow the {steps} samples × {channels} channels (the value must end there)",
+        )
+    samples = pcm_samples(raw, encoding, channels, start, steps * channels)
+    if encoding == "f32le":
+        finite_pcm(samples)
+    return PcmData(encoding, sample_rate, channels, segment, samples)
 
 
 def _frames(raw: bytes, offset: int, steps: int, width: int) -> npt.NDArray[np.float32]:
@@ -330,15 +477,20 @@ def encode_binary_event(
     produced_at_ms: int,
     frames: npt.ArrayLike | None = None,
     tokens: Sequence[str] | None = None,
+    pcm: PcmData | None = None,
 ) -> bytes:
-    """The v2 wire form of one chunk: ``frames`` (``[T, F]``, converted to float32) or ``tokens``.
+    """The v2 wire form of one chunk: ``frames`` (``[T, F]``, converted to float32), ``tokens`` or ``pcm``
+    (raw audio, built with :func:`rnnstream.events.chunk_event.pcm_data`; s16le samples are written as
+    ``x * 32768`` rounded and clipped to int16, so int16 given to ``pcm_data`` arrives exactly).
 
     Raises ``ValueError`` for what v1's :class:`InputEvent` refuses too (a stream id of more than 256
-    characters or with a brace, a negative seq, frames that are not two-dimensional, ...). Limits that are
-    the worker's (no steps, too many steps, NaN) are not checked: the worker dead-letters those.
+    characters or with a brace, a negative seq, frames that are not two-dimensional, an unknown PCM encoding,
+    ...) and for what v2 cannot hold (a sample rate beyond uint32). Limits that are the worker's (no steps,
+    too many steps, NaN, a PCM rate or channel count out of range) are not checked: the worker dead-letters
+    those.
     """
-    if (frames is None) == (tokens is None):
-        raise ValueError("give exactly one of frames and tokens")
+    if (frames is not None) + (tokens is not None) + (pcm is not None) != 1:
+        raise ValueError("give exactly one of frames, tokens and pcm")
     id_bytes = _name_bytes(stream_id, "stream_id")
     if "{" in stream_id or "}" in stream_id:
         raise ValueError(f"stream_id {stream_id!r} must not hold '{{' or '}}'")
@@ -358,6 +510,8 @@ def encode_binary_event(
         if width < 1:
             raise ValueError("frames need at least one feature per frame (F >= 1)")
         kind, parts = KIND_FRAMES, [array.tobytes()]
+    elif pcm is not None:
+        kind, steps, width, parts = KIND_PCM, *_pcm_parts(pcm)
     else:
         assert tokens is not None
         kind, width, steps = KIND_TOKENS, 0, len(tokens)
@@ -381,6 +535,25 @@ def encode_binary_event(
     return b"".join([header, id_bytes, model_bytes, version_bytes, *parts])
 
 
+def _pcm_parts(pcm: PcmData) -> tuple[int, int, list[bytes]]:
+    if not isinstance(pcm, PcmData):
+        raise ValueError(f"pcm must be a PcmData (see pcm_data), got {type(pcm).__name__}")
+    encoding = _PCM_ENCODING_CODES.get(pcm.encoding)
+    if encoding is None:
+        raise ValueError(f"unknown PCM encoding {pcm.encoding!r} (s16le or f32le)")
+    segment = _PCM_SEGMENT_CODES.get(pcm.segment)
+    if segment is None:
+        raise ValueError(f"unknown PCM segment {pcm.segment!r} (none or vad)")
+    rate = pcm.sample_rate
+    if (type(rate) is not int and not isinstance(rate, np.integer)) or not 0 <= rate <= _U32_MAX:
+        raise ValueError(f"sample_rate must be an integer from 0 to {_U32_MAX}, got {rate!r}")
+    samples = np.asarray(pcm.samples)
+    if samples.ndim != 2 or samples.shape[1] != pcm.channels:
+        raise ValueError(f"samples must be [n, {pcm.channels}] (n, channels), not of shape {samples.shape}")
+    header = PCM_HEADER.pack(int(rate), encoding, segment, 0)
+    return samples.shape[0], pcm.channels, [header, pcm.wire_bytes()]
+
+
 def encode_chunk_event(event: ChunkEvent) -> bytes:
     """:func:`encode_binary_event` of a :class:`ChunkEvent`."""
     return encode_binary_event(
@@ -393,4 +566,5 @@ def encode_chunk_event(event: ChunkEvent) -> bytes:
         produced_at_ms=event.produced_at_ms,
         frames=event.frames,
         tokens=event.tokens,
+        pcm=event.pcm,
     )

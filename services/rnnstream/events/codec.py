@@ -11,8 +11,15 @@ values that encode: a dead letter must never fail to publish).
 
 JSON is read strictly: an object that names a field twice is refused (``duplicate_field``) rather than
 letting the last one win, so ``"end"`` or ``"stream_id"`` cannot be smuggled in twice. Checks that need the model repository or
-the stream's state (feature width, unknown model or version, gaps, chunks after the end) happen later; their
-reasons are defined in :class:`DeadLetterReason` too.
+the stream's state (feature width, unknown model or version, gaps, chunks after the end, a PCM format that
+differs from the stream's first packet) happen later; their reasons are defined in :class:`DeadLetterReason`
+too.
+
+A pcm payload (raw audio) is checked in the same order in both formats once its fields are read: the rate
+and channel count in range (``bad_pcm``), the bytes a whole number of samples × channels (``bad_pcm``), at
+least one sample (``empty``), at most ``max_pcm_ms`` of audio (``oversized``; ``max_steps`` is for frames
+and tokens), f32le samples finite (``non_finite``). v2 checks the byte count against the T it declares after
+``empty`` and ``oversized`` (``rnnstream.events.binary``).
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ from rnnstream.errors import EventError
 from rnnstream.events import binary
 from rnnstream.events.chunk_event import ChunkEvent
 from rnnstream.events.models import (
+    DEFAULT_MAX_PCM_MS,
     EVENT_FORMAT_VERSION,
     INT64_MAX,
     DeadLetter,
     DeadLetterReason,
     FramesPayload,
     InputEvent,
+    PcmPayload,
     PredictionEvent,
     SourcePosition,
 )
@@ -118,16 +127,21 @@ def _decode(model: type[_M], raw: bytes, what: str, *, unique_fields: bool = Fal
     return event
 
 
-def decode_input_event(raw: bytes, *, max_bytes: int, max_steps: int) -> InputEvent:
+def decode_input_event(
+    raw: bytes, *, max_bytes: int, max_steps: int, max_pcm_ms: int = DEFAULT_MAX_PCM_MS
+) -> InputEvent:
     """Decode and structurally validate one input event.
 
-    Raises :class:`EventError` with reason ``oversized`` (more than ``max_bytes`` bytes or ``max_steps``
-    steps), ``not_decodable``, ``wrong_schema``, ``duplicate_field``, ``negative_seq``, ``empty`` or
-    ``non_finite``.
+    Raises :class:`EventError` with reason ``oversized`` (more than ``max_bytes`` bytes, more than
+    ``max_steps`` frames or tokens, more than ``max_pcm_ms`` of PCM audio), ``not_decodable``,
+    ``wrong_schema``, ``duplicate_field``, ``negative_seq``, ``bad_pcm``, ``empty`` or ``non_finite``.
     """
     if len(raw) > max_bytes:
         raise EventError(DeadLetterReason.OVERSIZED, f"the value has {len(raw)} bytes, more than {max_bytes}")
     event = _decode(InputEvent, raw, "the input event", unique_fields=True)
+    if isinstance(event.payload, PcmPayload):
+        _check_pcm(event.payload, max_pcm_ms)
+        return event
     steps = event.steps
     kind = event.payload.kind
     if steps == 0:
@@ -144,13 +158,29 @@ def decode_input_event(raw: bytes, *, max_bytes: int, max_steps: int) -> InputEv
     return event
 
 
-def decode_event(raw: bytes, *, max_bytes: int, max_steps: int) -> ChunkEvent:
+def _check_pcm(payload: PcmPayload, max_pcm_ms: int) -> None:
+    binary.check_pcm_format(payload.sample_rate, payload.channels)
+    odd = binary.odd_pcm_byte_count(len(payload.pcm_bytes), payload.encoding, payload.channels)
+    if odd is not None:
+        raise odd
+    binary.check_pcm_samples(payload.steps, payload.sample_rate, max_pcm_ms)
+    if payload.encoding == "f32le":
+        binary.finite_pcm(payload.samples)
+
+
+def decode_event(
+    raw: bytes, *, max_bytes: int, max_steps: int, max_pcm_ms: int = DEFAULT_MAX_PCM_MS
+) -> ChunkEvent:
     """Decode and structurally validate one input event in either wire format, chosen by its first bytes:
     ``b"RNS2"`` is v2 (:func:`rnnstream.events.binary.decode_binary_event`), anything else v1 JSON
     (:func:`decode_input_event`). Raises :class:`EventError` with the same reasons as those two."""
     if raw[:4] == binary.MAGIC:
-        return binary.decode_binary_event(raw, max_bytes=max_bytes, max_steps=max_steps)
-    return ChunkEvent.from_input_event(decode_input_event(raw, max_bytes=max_bytes, max_steps=max_steps))
+        return binary.decode_binary_event(
+            raw, max_bytes=max_bytes, max_steps=max_steps, max_pcm_ms=max_pcm_ms
+        )
+    return ChunkEvent.from_input_event(
+        decode_input_event(raw, max_bytes=max_bytes, max_steps=max_steps, max_pcm_ms=max_pcm_ms)
+    )
 
 
 def encode_event(event: ChunkEvent | InputEvent, wire_format: WireFormat = DEFAULT_WIRE_FORMAT) -> bytes:

@@ -5,7 +5,8 @@ a JSON integer, ``"1"`` is refused) and refuse unknown fields: a new optional fi
 Everything a worker will later encode is bounded here, so an event that validates cannot fail downstream for
 reasons of its own content: integers fit int64 (the state codec and Java/Go consumers), every string encodes
 as UTF-8 (no lone surrogates such as ``"\ud800"``, which JSON allows), a stream id holds no ``{``/``}``
-(the Redis Cluster hash tag).
+(the Redis Cluster hash tag). A pcm payload's sample rate and channel count are only typed here: out of range
+is the codec's ``bad_pcm``, not a schema error.
 The JSON Schema files in ``schemas/`` are generated from these classes (see ``schema_files``); a test fails
 when they drift apart. docs/events.md describes the formats for people.
 """
@@ -30,6 +31,13 @@ INT64_MAX: Final = 2**63 - 1
 DEFAULT_MAX_EVENT_BYTES: Final = 1_048_576
 #: The most frames or tokens one chunk may hold; the worker setting ``max_chunk_steps`` defaults to it.
 DEFAULT_MAX_CHUNK_STEPS: Final = 2_000
+#: PCM audio: the sample rates (Hz) and channel counts a ``pcm`` payload may declare.
+PCM_MIN_RATE: Final = 8_000
+PCM_MAX_RATE: Final = 192_000
+PCM_MAX_CHANNELS: Final = 8
+#: The most audio one ``pcm`` event may carry, in milliseconds of its declared rate (``max_steps`` is for
+#: frames and tokens; a pcm chunk may hold ``sample_rate * max_pcm_ms // 1000`` samples per channel).
+DEFAULT_MAX_PCM_MS: Final = 1_000
 #: The default topics: input events, predictions, dead letters (worker settings and clients start here).
 DEFAULT_INPUT_TOPIC: Final = "rnnstream.events"
 DEFAULT_PREDICTION_TOPIC: Final = "rnnstream.predictions"
@@ -79,9 +87,13 @@ class DeadLetterReason(StrEnum):
         "wrong_schema"  # fields missing or of the wrong type, unknown ``v``, frames not matching shape
     )
     NEGATIVE_SEQ = "negative_seq"  # seq < 0
-    EMPTY = "empty"  # zero frames or zero tokens
-    OVERSIZED = "oversized"  # more steps than allowed per chunk, or a value larger than allowed
-    NON_FINITE = "non_finite"  # NaN or infinity among the frames
+    EMPTY = "empty"  # zero frames, tokens or samples
+    OVERSIZED = "oversized"  # more steps (or audio) than allowed per chunk, or a value larger than allowed
+    NON_FINITE = "non_finite"  # NaN or infinity among the frames or the f32le samples
+    # a PCM payload that does not describe valid audio: a byte count that is not a whole number of samples ×
+    # channels, a sample rate or channel count out of range, or (needs the stream's state, checked later by
+    # the worker) a format that differs from the stream's first packet
+    BAD_PCM = "bad_pcm"
     WRONG_FEATURE_WIDTH = "wrong_feature_width"  # F differs from the model's feature count (needs the model)
     UNKNOWN_MODEL = "unknown_model"  # no such model in the repository (needs the repository)
     UNKNOWN_VERSION = "unknown_version"  # no such version of that model (needs the repository)
@@ -165,7 +177,103 @@ class TokensPayload(_Wire):
         return len(self.tokens)
 
 
-Payload = Annotated[FramesPayload | TokensPayload, Field(discriminator="kind")]
+#: How PCM samples travel, by encoding: little-endian int16 or float32, interleaved ``[n, channels]``.
+PCM_DTYPES: Final[dict[str, np.dtype[Any]]] = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+#: An s16le sample ``s`` stands for ``s / PCM_S16_SCALE`` (so int16 maps to [-1, 1) exactly in float32).
+PCM_S16_SCALE: Final = 32768.0
+
+
+def pcm_samples(
+    buffer: bytes, encoding: str, channels: int, offset: int = 0, count: int = -1
+) -> npt.NDArray[np.float32]:
+    """``count`` (``-1``: all) interleaved samples of ``encoding`` from ``buffer`` at ``offset``, as a
+    read-only float32 ``[n, channels]`` array (s16le scaled by ``1 / 32768``; f32le a view of ``buffer``).
+    ``ValueError`` when the bytes are not a whole number of samples × channels."""
+    dtype = PCM_DTYPES[encoding]
+    wire = np.frombuffer(buffer, dtype, count, offset)
+    if channels < 1 or wire.size % channels:
+        raise ValueError(f"{wire.size} samples are not a whole number of {channels}-channel samples")
+    samples: npt.NDArray[np.float32]
+    if encoding == "s16le":
+        samples = wire.astype(np.float32)
+        samples *= np.float32(1.0 / PCM_S16_SCALE)  # a power of two: exact
+    else:
+        samples = wire.astype(np.float32, copy=False)  # no copy on little-endian machines
+    samples = samples.reshape(-1, channels)
+    if samples.flags.writeable:
+        samples.flags.writeable = False
+    return samples
+
+
+def pcm_wire_bytes(samples: npt.NDArray[np.floating[Any]], encoding: str) -> bytes:
+    """The interleaved little-endian bytes of float ``samples`` ``[n, channels]`` in ``encoding``: s16le
+    rounds ``x * 32768`` to the nearest integer and clips it to the int16 range (samples that came from int16
+    come back exactly), f32le writes the float32 values as they are. ``ValueError`` for NaN in s16le (which
+    has no NaN; f32le carries it, and the worker refuses it)."""
+    if encoding == "s16le":
+        scaled = np.rint(np.asarray(samples, dtype=np.float64) * PCM_S16_SCALE)
+        if np.isnan(scaled).any():
+            raise ValueError("s16le cannot carry NaN samples")
+        return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
+    return np.ascontiguousarray(samples, dtype=PCM_DTYPES[encoding]).tobytes()
+
+
+class PcmPayload(_Wire):
+    """Raw PCM audio: base64 of interleaved little-endian samples (``s16le`` int16 or ``f32le`` float32).
+
+    Validation checks the types and that ``data`` is base64; whether the rate and channel count are in range,
+    the bytes are a whole number of samples × channels and the samples finite is the codec's business
+    (``bad_pcm``, ``empty``, ``oversized``, ``non_finite``), like T and NaN for frames.
+    """
+
+    kind: Literal["pcm"]
+    encoding: Literal["s16le", "f32le"] = Field(
+        description="Sample format: s16le (int16, little-endian) or f32le (float32, little-endian)."
+    )
+    sample_rate: int = Field(
+        description=f"Samples per second per channel, {PCM_MIN_RATE} to {PCM_MAX_RATE} (checked by the codec)."
+    )
+    channels: int = Field(
+        default=1, description=f"Interleaved channels, 1 to {PCM_MAX_CHANNELS} (checked by the codec)."
+    )
+    segment: Literal["none", "vad"] = Field(
+        default="none", description="vad: the worker cuts utterances by voice activity; none: it does not."
+    )
+    data: str = Field(
+        description="Standard base64 (RFC 4648 §4, with padding) of interleaved little-endian samples."
+    )
+
+    @model_validator(mode="after")
+    def _check_data(self) -> PcmPayload:
+        _ = self.pcm_bytes  # decodes (and caches) now, so bad base64 fails validation
+        return self
+
+    @cached_property
+    def pcm_bytes(self) -> bytes:
+        """The decoded ``data``: the interleaved little-endian samples (cached)."""
+        try:
+            return base64.b64decode(self.data, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("data is not valid base64") from exc
+
+    @property
+    def sample_bytes(self) -> int:
+        """Bytes per sample of one channel: 2 (s16le) or 4 (f32le)."""
+        return PCM_DTYPES[self.encoding].itemsize
+
+    @property
+    def steps(self) -> int:
+        """Samples per channel (whole ones; 0 for a channel count below 1)."""
+        return len(self.pcm_bytes) // (self.sample_bytes * self.channels) if self.channels >= 1 else 0
+
+    @property
+    def samples(self) -> npt.NDArray[np.float32]:
+        """The samples as a read-only float32 ``[n, channels]`` array (s16le scaled by ``1 / 32768``);
+        ``ValueError`` when the bytes are not a whole number of samples × channels."""
+        return pcm_samples(self.pcm_bytes, self.encoding, self.channels)
+
+
+Payload = Annotated[FramesPayload | TokensPayload | PcmPayload, Field(discriminator="kind")]
 
 
 class InputEvent(_Wire):
@@ -185,7 +293,7 @@ class InputEvent(_Wire):
 
     @property
     def steps(self) -> int:
-        """Frames or tokens in this chunk."""
+        """Frames or tokens in this chunk, or samples per channel of a pcm payload."""
         return self.payload.steps
 
 
