@@ -145,6 +145,20 @@ def _produce(job: ProduceJob, sources: Iterable[StreamSource], *, as_json: bool,
         raise typer.Exit(1)
 
 
+class PcmEncodingName(StrEnum):
+    """``--pcm-encoding``: how raw samples travel (docs/events.md, "PCM audio")."""
+
+    S16LE = "s16le"
+    F32LE = "f32le"
+
+
+class SegmentName(StrEnum):
+    """``--segment``: who decides where utterances begin and end in a PCM stream."""
+
+    NONE = "none"
+    VAD = "vad"
+
+
 @produce_app.command("audio")
 def produce_audio(
     inputs: Annotated[
@@ -162,13 +176,66 @@ def produce_audio(
         typer.Option("--stream-id", help="Stream id (one file only); default <file stem>-<6 random hex>."),
     ] = None,
     chunk_ms: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--chunk-ms", min=1.0, help="Audio per chunk event, in ms (frames = ms * rate / 1000 / hop)."
+            "--chunk-ms",
+            min=1.0,
+            help="Audio per chunk event, in ms (frames = ms * rate / 1000 / hop). Default 100. Frames only; "
+            "with --pcm use --packet-ms.",
+            show_default=False,
         ),
-    ] = 100.0,
+    ] = None,
+    pcm: Annotated[
+        bool,
+        typer.Option(
+            "--pcm",
+            help="Send the raw samples instead of frames (pcm events: the file's own rate and channels); "
+            "the worker runs the model's front-end (mono, resampling, log-mel) itself.",
+            rich_help_panel="Raw audio (--pcm)",
+        ),
+    ] = False,
+    packet_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--packet-ms",
+            min=1.0,
+            max=1000.0,
+            help="With --pcm: audio per packet (one event), in ms of the file's rate (samples = ms * rate / "
+            "1000, rounded). Default 20, as a microphone or VoIP stack delivers it; at most 1000.",
+            show_default=False,
+            rich_help_panel="Raw audio (--pcm)",
+        ),
+    ] = None,
+    segment: Annotated[
+        SegmentName | None,
+        typer.Option(
+            "--segment",
+            help="With --pcm: 'vad' lets the worker cut the stream into utterances by voice activity, each "
+            "with its own final prediction (a long recording is one continuous stream); 'none' (the default): "
+            "the file is one utterance, as with frames.",
+            case_sensitive=False,
+            show_default=False,
+            rich_help_panel="Raw audio (--pcm)",
+        ),
+    ] = None,
+    pcm_encoding: Annotated[
+        PcmEncodingName | None,
+        typer.Option(
+            "--pcm-encoding",
+            help="With --pcm: s16le (16-bit integers, the default: exact for 16-bit files, others are rounded "
+            "to 16 bits) or f32le (float32, twice the bytes).",
+            case_sensitive=False,
+            show_default=False,
+            rich_help_panel="Raw audio (--pcm)",
+        ),
+    ] = None,
     realtime: Annotated[
-        bool, typer.Option("--realtime", help="Send each chunk when its audio would have been recorded.")
+        bool,
+        typer.Option(
+            "--realtime",
+            help="Send each chunk (or packet) when its audio would have been recorded: the stream takes as "
+            "long as its audio, as a live source would.",
+        ),
     ] = False,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Streams produced at the same time (interleaved).")
@@ -182,18 +249,46 @@ def produce_audio(
     require_idempotence: StrictOpt = False,
 ) -> None:
     """Stream audio files as log-mel chunk events, features computed with the model's front-end while the
-    audio is read. Each file is one stream: seq 0, 1, 2, ..., start on the first chunk, end on the last.
-    Prints a summary; with --json one line per stream ({stream_id, file, chunks, frames}) to match
-    predictions to files. Exit status 1 when a file could not be produced (too short, unreadable)."""
+    audio is read; or, with --pcm, as raw PCM packets for the worker's front-end. Each file is one stream:
+    seq 0, 1, 2, ..., start on the first chunk, end on the last. Prints a summary; with --json one line per
+    stream ({stream_id, file, chunks, frames}; with --pcm {stream_id, file, sample_rate, channels, chunks,
+    samples}) to match predictions to files. Exit status 1 when a file could not be produced (too short,
+    unreadable, a rate or channel count PCM cannot carry)."""
     from rnnstream.cli.console import ProduceJob
-    from rnnstream.clients.audio_source import audio_sources, frames_per_chunk
     from rnnstream.errors import InputError
 
     target = _resolve(model, repository, "audio")
     cfg = target.log_mel
+    if not pcm:
+        given = [
+            name
+            for name, value in (
+                ("--packet-ms", packet_ms),
+                ("--segment", segment),
+                ("--pcm-encoding", pcm_encoding),
+            )
+            if value is not None
+        ]
+        if given:
+            raise _fail(f"{', '.join(given)} only apply to raw audio: add --pcm")
+    elif chunk_ms is not None:
+        raise _fail("--chunk-ms is the length of a chunk of frames; with --pcm, give --packet-ms")
     try:
-        chunk_frames = frames_per_chunk(chunk_ms, cfg)
-        sources = audio_sources(inputs, cfg, chunk_frames, stream_id=stream_id)
+        if pcm:
+            from rnnstream.clients.pcm_source import DEFAULT_PACKET_MS, pcm_sources
+
+            sources = pcm_sources(
+                inputs,
+                packet_ms=DEFAULT_PACKET_MS if packet_ms is None else packet_ms,
+                encoding="f32le" if pcm_encoding is PcmEncodingName.F32LE else "s16le",
+                segment="vad" if segment is SegmentName.VAD else "none",
+                stream_id=stream_id,
+            )
+        else:
+            from rnnstream.clients.audio_source import audio_sources, frames_per_chunk
+
+            chunk_frames = frames_per_chunk(100.0 if chunk_ms is None else chunk_ms, cfg)
+            sources = audio_sources(inputs, cfg, chunk_frames, stream_id=stream_id)
     except InputError as exc:
         raise _fail(str(exc)) from exc
     durations = [s.duration_s for s in sources]
@@ -202,8 +297,8 @@ def produce_audio(
         target,
         broker,
         topic,
-        unit="frames",
-        seconds_per_step=cfg.hop_length / cfg.sample_rate,
+        unit="samples" if pcm else "frames",
+        seconds_per_step=None if pcm else cfg.hop_length / cfg.sample_rate,  # pcm chunks know their length
         total_s=total_s,
         paced=realtime,
         concurrency=concurrency,
@@ -305,13 +400,23 @@ def tail(
     stream_id: Annotated[
         list[str] | None, typer.Option("--stream-id", help="Only this stream (repeatable).")
     ] = None,
-    final_only: Annotated[bool, typer.Option("--final-only", help="Only final predictions.")] = False,
+    final_only: Annotated[
+        bool,
+        typer.Option(
+            "--final-only",
+            help="Only final predictions (in a segmented stream: one per utterance, its result).",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="The prediction events as JSON lines on stdout (for scripts).")
     ] = False,
     until_final: Annotated[
         int | None,
-        typer.Option("--until-final", min=1, help="Exit (status 0) after N final predictions."),
+        typer.Option(
+            "--until-final",
+            min=1,
+            help="Exit (status 0) after N final predictions (each utterance's final counts).",
+        ),
     ] = None,
     timeout: Annotated[
         float | None,
@@ -339,7 +444,12 @@ def tail(
 ) -> None:
     """Watch predictions as they are made: a live table (stream, label, confidence, frames seen, latency) on
     a terminal, one line per prediction otherwise, or with --json the prediction events as JSON lines.
-    Reads every partition without joining a consumer group, so it disturbs no worker or other tail."""
+    Reads every partition without joining a consumer group, so it disturbs no worker or other tail.
+    Segmented streams (produce audio --pcm --segment vad) show each prediction's utterance: its index and
+    where it lies, in seconds of the stream's audio, then FINAL label (confidence) for the utterance's
+    result, e.g. 'utt 3  12.34-12.71 s  FINAL 7 (0.98)', or 'partial label (confidence)' for an
+    incremental prediction. The live table shows incremental ones dimmed and prints every utterance's
+    final above itself, so the results stay on screen; --final-only leaves out the incremental ones."""
     from rnnstream.cli.console import tail as run_tail
     from rnnstream.clients.consumer import PredictionReader
     from rnnstream.errors import RnnstreamError

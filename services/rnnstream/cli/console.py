@@ -26,6 +26,7 @@ from rnnstream.clients.producer import EventProducer, Idempotence
 from rnnstream.clients.publishing import publish_streams
 from rnnstream.clients.target import ModelTarget
 from rnnstream.events.codec import DEFAULT_WIRE_FORMAT, WireFormat
+from rnnstream.events.models import PredictionEvent
 
 #: Audio longer than this in total gets a progress bar (on a terminal); lines of text always do.
 LONG_INPUT_S = 10.0
@@ -38,8 +39,10 @@ class ProduceJob:
     target: ModelTarget
     broker: str
     topic: str
-    unit: str  # "frames" or "tokens"
-    seconds_per_step: float | None = None  # audio: hop / rate, for a progress bar in seconds
+    unit: str  # "frames", "samples" (raw PCM) or "tokens"
+    seconds_per_step: float | None = (
+        None  # frames: hop / rate, for a progress bar in seconds (PCM: per chunk)
+    )
     total_s: float | None = None
     paced: bool = False
     concurrency: int = 16
@@ -80,7 +83,10 @@ def produce(
 
     def on_chunk(report: StreamReport, chunk: Chunk) -> None:
         counts["steps"] += chunk.steps
-        seconds = chunk.steps * job.seconds_per_step if job.seconds_per_step else chunk.steps
+        if chunk.audio_s is not None:  # a PCM packet knows its own rate
+            seconds = chunk.audio_s
+        else:
+            seconds = chunk.steps * job.seconds_per_step if job.seconds_per_step else chunk.steps
         progress.update(bar, advance=seconds, steps=counts["steps"])
 
     def on_done(report: StreamReport) -> None:
@@ -134,6 +140,26 @@ def print_summary(
     )
 
 
+def utterance_span(event: PredictionEvent) -> str:
+    """``utt 3  12.34-12.71 s`` for a prediction of a segmented stream, ``""`` otherwise."""
+    u = event.utterance
+    if u is None:
+        return ""
+    return f"utt {u.index}  {u.start_ms / 1000:.2f}-{u.end_ms / 1000:.2f} s"
+
+
+def utterance_verdict(event: PredictionEvent) -> str:
+    """``FINAL 7 (0.98)`` for an utterance's final prediction, ``partial 7 (0.61)`` for the others."""
+    kind = "FINAL" if event.final else "partial"
+    return f"{kind} {event.label} ({event.scores.get(event.label, 0.0):.2f})"
+
+
+def prediction_key(event: PredictionEvent) -> tuple[str, int, int]:
+    """What identifies one prediction: several utterances of a stream may end on the same chunk (seq), so
+    ``(stream_id, seq, utterance index)`` (-1 without an utterance); a duplicate has the same key."""
+    return event.stream_id, event.seq, event.utterance.index if event.utterance is not None else -1
+
+
 class TailBoard:
     """The latest prediction per stream (most recent first) and running counts."""
 
@@ -141,19 +167,22 @@ class TailBoard:
         self.rows = rows
         self.latest: OrderedDict[str, ReceivedPrediction] = OrderedDict()
         self.received = 0
-        self.finals: set[tuple[str, int]] = set()
+        self.finals: set[tuple[str, int, int]] = set()  # prediction_key of each final (one per utterance)
+        self.segmented = False  # an utterance prediction was seen: the table gets its column
 
     def add(self, received: ReceivedPrediction) -> None:
         """Record one prediction."""
         event = received.event
         self.received += 1
         if event.final:
-            self.finals.add((event.stream_id, event.seq))
+            self.finals.add(prediction_key(event))
+        if event.utterance is not None:
+            self.segmented = True
         self.latest.pop(event.stream_id, None)
         self.latest[event.stream_id] = received
 
     def render(self, title: str) -> Table:
-        """The table: stream, label, confidence, frames seen, seq, final, latency."""
+        """The table: stream, (utterance,) label, confidence, frames seen, seq, final, latency."""
         shown = list(reversed(self.latest.values()))[: self.rows]
         caption = (
             f"{self.received} predictions, {len(self.latest)} streams ({len(shown)} shown), "
@@ -161,11 +190,14 @@ class TailBoard:
         )
         table = Table(title=title, caption=caption)
         table.add_column("stream", overflow="fold", max_width=40)
-        for name in ("label", "confidence", "frames seen", "seq", "final", "latency ms"):
-            table.add_column(name, justify="left" if name in ("label", "final") else "right")
+        names: tuple[str, ...] = ("label", "confidence", "frames seen", "seq", "final", "latency ms")
+        if self.segmented:
+            names = ("utterance", *names)
+        for name in names:
+            table.add_column(name, justify="left" if name in ("utterance", "label", "final") else "right")
         for received in shown:
             event = received.event
-            table.add_row(
+            cells = [
                 escape(event.stream_id),
                 escape(event.label),
                 f"{event.scores.get(event.label, 0.0):.3f}",
@@ -173,14 +205,23 @@ class TailBoard:
                 str(event.seq),
                 "final" if event.final else ("gap" if event.gap else ""),
                 str(received.latency_ms),
-                style="bold green" if event.final else None,
-            )
+            ]
+            if self.segmented:
+                cells.insert(1, utterance_span(event))
+            style = "bold green" if event.final else ("dim" if event.utterance is not None else None)
+            table.add_row(*cells, style=style)
         return table
 
 
 def describe(received: ReceivedPrediction) -> str:
-    """One plain line per prediction (``tail`` when stdout is not a terminal and not JSON)."""
+    """One plain line per prediction (``tail`` when stdout is not a terminal and not JSON); a prediction of a
+    segmented stream reads ``<stream> seq=N utt 3  12.34-12.71 s  FINAL 7 (0.98)  latency_ms=12``."""
     e = received.event
+    if e.utterance is not None:
+        return (
+            f"{e.stream_id} seq={e.seq} {utterance_span(e)}  {utterance_verdict(e)}  "
+            f"latency_ms={received.latency_ms}"
+        )
     return (
         f"{e.stream_id} seq={e.seq} label={e.label} confidence={e.scores.get(e.label, 0.0):.3f} "
         f"frames={e.steps_seen} latency_ms={received.latency_ms}{' final' if e.final else ''}"
@@ -215,6 +256,13 @@ async def tail(
             if mode == "json":
                 print(received.event.model_dump_json(), flush=True)
             elif live is not None:
+                if received.event.final and received.event.utterance is not None:
+                    # an utterance's result stays on screen above the table, which shows only the latest
+                    e = received.event
+                    live.console.print(
+                        f"{escape(e.stream_id)}  {utterance_span(e)}  [bold green]{escape(utterance_verdict(e))}",
+                        highlight=False,
+                    )
                 live.update(board.render(title))
             else:
                 out.print(describe(received), highlight=False, soft_wrap=True, markup=False)

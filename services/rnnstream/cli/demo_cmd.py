@@ -3,7 +3,8 @@
 It starts a private broker (tansu) and uses the Redis on 6379 (or starts a private one), starts a worker with
 the committed models, streams the bundled FSDD recordings (real-time pace, 100 ms chunks) and SMS messages
 (token by token) into Kafka, shows the predictions live, checks every final prediction against the offline
-whole-sequence pass, prints a summary, and stops everything it started.
+whole-sequence pass, prints a summary, and stops everything it started. ``--continuous`` streams the bundled
+continuous recording as raw audio instead, for the worker to cut into utterances (``demo_continuous``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class _Row:
 
 
 @contextlib.contextmanager
-def _local_services(console: Console) -> Iterator[tuple[str, str]]:
+def local_services(console: Console) -> Iterator[tuple[str, str]]:
     """A private broker on a free port and a Redis (the running one, or a private one); stopped afterwards."""
     from rnnstream.localservices.session import services_for_run
 
@@ -147,11 +148,27 @@ def demo(
         Path, typer.Option("--repository", "-r", help="Model repository.")
     ] = DEFAULT_REPOSITORY,
     chunk_ms: Annotated[int, typer.Option(min=10, help="Audio chunk length in milliseconds.")] = 100,
+    continuous: Annotated[
+        bool,
+        typer.Option(
+            "--continuous",
+            help="Stream instead the bundled continuous recording (the 10 digits in one 18 s stream, with "
+            "silences and noise) as raw PCM, 20 ms packets, segment vad, at real-time pace: the worker cuts it "
+            "into utterances; prints each utterance's final with the true word, then the accuracy and the "
+            "boundaries within 100 ms.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole service locally on the bundled samples: a private Kafka-protocol broker, Redis, one worker
     with the committed models; stream 10 spoken digits (real-time pace, 100 ms chunks) and 8 SMS messages
     (token by token), show the predictions live, check each final prediction against the offline
-    whole-sequence pass, print a summary, and stop everything it started."""
+    whole-sequence pass, print a summary, and stop everything it started. With --continuous: one continuous
+    recording as raw audio, cut into utterances by the worker."""
+    if continuous:
+        from rnnstream.cli.demo_continuous import demo_continuous
+
+        demo_continuous(repository)
+        return
     import numpy as np
 
     from rnnstream.features.audio import file_features
@@ -164,7 +181,7 @@ def demo(
     console = Console()
     repository = repository.resolve()
     started = time.monotonic()
-    with _local_services(console) as (bootstrap, redis_url), tempfile.TemporaryDirectory() as logs:
+    with local_services(console) as (bootstrap, redis_url), tempfile.TemporaryDirectory() as logs:
         ns = Namespace(prefix="rnnstream-demo")
         worker = WorkerProcess(ns.env(bootstrap, redis_url, repository), Path(logs) / "worker.log")
         try:

@@ -131,17 +131,34 @@ def evaluate(
             "per-speaker and mean accuracy.",
         ),
     ] = False,
+    continuous: Annotated[
+        bool,
+        typer.Option(
+            "--continuous",
+            help="Endpointing (FSDD, audio models): one continuous stream per speaker of their 50 test digits "
+            "with 0.3-2 s of silence and white noise, streamed as 20 ms PCM packets with segment=vad through "
+            "the worker's own step; prints finals per word, boundaries within 100 ms, per-utterance accuracy.",
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="--continuous: seed of the word order, pauses and noise.")] = 0,
+    snr_db: Annotated[
+        float, typer.Option("--snr-db", help="--continuous: noise level (dB below speech).")
+    ] = 20.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     repository: RepoOpt = DEFAULT_REPOSITORY,
 ) -> None:
     """Score a published model on a dataset split through ONNX Runtime: accuracy, n, confusion matrix, and for
-    text models precision/recall/F1 of the positive class. With --loso, score leave-one-speaker-out folds."""
+    text models precision/recall/F1 of the positive class. With --loso, score leave-one-speaker-out folds;
+    with --continuous, score endpointing on continuous streams."""
     from rnnstream import datasets
     from rnnstream.evaluation import classification_metrics
     from rnnstream.runtime.scoring import score_items
 
     if loso:
         _evaluate_loso(Path(model), data, as_json)
+        return
+    if continuous:
+        _evaluate_continuous(model, data, seed, snr_db, as_json, repository)
         return
     if split not in ("train", "test"):
         err.print("[red]error:[/red] --split is train or test")
@@ -175,6 +192,50 @@ def evaluate(
     for lab, row in zip(m.labels, metrics["confusion_matrix"], strict=True):  # type: ignore[call-overload]
         cm.add_row(lab, *(str(v) for v in row))
     console.print(cm)
+
+
+def _evaluate_continuous(
+    model: str, data: Path, seed: int, snr_db: float, as_json: bool, repository: Path
+) -> None:
+    from rnnstream.features.continuous import continuous_report
+
+    try:
+        folder = resolve_model_folder(model, repository)
+        report = continuous_report(folder, data, seed=seed, snr_db=snr_db, progress=not as_json)
+    except RnnstreamError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(
+        "speaker", "words", "finals", "found", "boundaries ±100 ms", "accuracy", title="continuous streams"
+    )
+    for speaker, row in report["speakers"].items():  # type: ignore[attr-defined]
+        table.add_row(
+            speaker,
+            str(row["words"]),
+            str(row["finals"]),
+            str(row["matched"]),
+            f"{row['boundary_rate']:.3f}",
+            f"{row['accuracy']:.3f}",
+        )
+    table.add_row(
+        "all",
+        str(report["words"]),
+        str(report["finals"]),
+        str(report["matched"]),
+        f"{report['boundary_rate']:.3f}",
+        f"{report['accuracy']:.3f}",
+        style="bold",
+    )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"{report['model']} v{report['version']}: per-utterance accuracy {report['accuracy']:.4f} against "
+        f"{report['isolated_accuracy']:.4f} on the same recordings one at a time (official test split); "
+        f"seed {seed}, SNR {snr_db:g} dB"
+    )
 
 
 def loso_report(folds_dir: Path, data: Path, progress: bool = False) -> dict[str, object]:

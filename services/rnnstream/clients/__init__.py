@@ -3,7 +3,8 @@
 * :class:`RnnstreamClient`: send chunks, utterances, audio files and texts; await or iterate predictions.
 * :class:`EventProducer`: idempotent, ordered delivery of input events keyed by stream id.
 * :class:`PredictionReader`: every partition of the prediction topic, decoded, filtered.
-* Sources: :func:`audio_sources` (files → log-mel chunks, computed as the audio is read) and
+* Sources: :func:`audio_sources` (files → log-mel chunks, computed as the audio is read),
+  :func:`pcm_sources` (files → packets of raw PCM samples, for the worker's own front-end) and
   :func:`text_sources` / :func:`line_sources` (texts → token chunks); :func:`publish_streams` sends many
   streams interleaved, optionally at media speed.
 
@@ -22,6 +23,7 @@ from rnnstream.clients.audio_source import (
 from rnnstream.clients.chunks import Chunk, StreamReport, StreamSource, new_stream_id
 from rnnstream.clients.client import RnnstreamClient
 from rnnstream.clients.consumer import PredictionReader, ReceivedPrediction
+from rnnstream.clients.pcm_source import iter_pcm_chunks, pcm_sources, samples_per_packet
 from rnnstream.clients.producer import DEFAULT_BROKER, EventProducer, bootstrap_servers
 from rnnstream.clients.publishing import publish_streams
 from rnnstream.clients.target import ModelTarget, resolve_target
@@ -45,10 +47,13 @@ __all__ = [
     "expand_audio_paths",
     "frames_per_chunk",
     "iter_audio_chunks",
+    "iter_pcm_chunks",
     "iter_text_chunks",
     "line_sources",
     "new_stream_id",
+    "pcm_sources",
     "publish_streams",
     "resolve_target",
+    "samples_per_packet",
     "text_sources",
 ]

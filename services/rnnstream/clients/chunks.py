@@ -2,8 +2,9 @@
 
 A source is lazy: :attr:`StreamSource.open` returns an iterator that computes each chunk when asked, so a
 long recording is read, featurised and sent piece by piece. The publisher stamps ``produced_at_ms`` when it
-sends a chunk (:meth:`Chunk.to_event`), not when the chunk was computed. A chunk holds its frames as an array
-(or its tokens); the producer encodes them in its wire format.
+sends a chunk (:meth:`Chunk.to_event`), not when the chunk was computed. A chunk holds its frames as an array,
+its tokens, or raw PCM audio (:class:`~rnnstream.events.chunk_event.PcmData`); the producer encodes them in
+its wire format.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy.typing as npt
 
 from rnnstream.clients.target import ModelTarget
 from rnnstream.events import ChunkEvent
+from rnnstream.events.chunk_event import PcmData
 
 #: Longest stream id the wire format allows.
 MAX_STREAM_ID = 256
@@ -26,10 +28,11 @@ MAX_STREAM_ID = 256
 
 @dataclass(frozen=True, eq=False)
 class Chunk:
-    """One chunk of a stream, ready to become an input event: ``frames`` (float32 ``[T, F]``) or ``tokens``.
+    """One chunk of a stream, ready to become an input event: ``frames`` (float32 ``[T, F]``), ``tokens`` or
+    ``pcm`` (raw audio samples).
 
     ``due_s`` is when, counted from the stream's start, the chunk may be sent when pacing (audio: the media
-    time at the end of its last frame; text: ``seq`` times the token interval).
+    time at the end of its last frame or sample; text: ``seq`` times the token interval).
     """
 
     stream_id: str
@@ -39,13 +42,21 @@ class Chunk:
     frames: npt.NDArray[np.float32] | None = None
     tokens: tuple[str, ...] | None = None
     due_s: float = 0.0
+    pcm: PcmData | None = None
 
     @property
     def steps(self) -> int:
-        """Frames or tokens in the chunk."""
+        """Frames or tokens in the chunk, or samples per channel of its PCM audio."""
         if self.frames is not None:
             return int(self.frames.shape[0])
+        if self.pcm is not None:
+            return self.pcm.steps
         return len(self.tokens or ())
+
+    @property
+    def audio_s(self) -> float | None:
+        """Seconds of audio in a PCM chunk (``None`` for frames and tokens)."""
+        return self.pcm.steps / self.pcm.sample_rate if self.pcm is not None else None
 
     def to_event(self, target: ModelTarget, produced_at_ms: int | None = None) -> ChunkEvent:
         """The input event for ``target``, stamped with ``produced_at_ms`` (default: now)."""
@@ -59,6 +70,7 @@ class Chunk:
             produced_at_ms=now_ms() if produced_at_ms is None else produced_at_ms,
             frames=self.frames,
             tokens=self.tokens,
+            pcm=self.pcm,
         )
 
 

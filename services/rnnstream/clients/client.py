@@ -11,6 +11,11 @@ The client reads the prediction topic from the moment it is entered (so nothing 
 and keeps, per stream, the predictions seen so far (the last ``history`` of each, for the last
 ``max_streams`` streams): :meth:`RnnstreamClient.wait_final` and :meth:`RnnstreamClient.predictions` for
 a stream find predictions that arrived before they were called.
+
+Raw audio can go instead of frames (:meth:`RnnstreamClient.send_pcm_file`, :meth:`RnnstreamClient.send_pcm`):
+the worker then runs the model's front-end. With ``segment="vad"`` it cuts the stream into utterances, and
+each utterance gets its own final prediction (``PredictionEvent.utterance`` says which); a stream's
+predictions then go on after a final one.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ import numpy.typing as npt
 from rnnstream.clients.audio_source import audio_sources, frames_per_chunk
 from rnnstream.clients.chunks import Chunk, StreamReport, StreamSource, new_stream_id, now_ms
 from rnnstream.clients.consumer import PredictionReader
+from rnnstream.clients.pcm_source import DEFAULT_PACKET_MS, pcm_sources, to_pcm
 from rnnstream.clients.producer import DEFAULT_BROKER, EventProducer, Idempotence
 from rnnstream.clients.publishing import publish_streams
 from rnnstream.clients.target import DEFAULT_AUDIO_MODEL, DEFAULT_TEXT_MODEL, ModelTarget, resolve_target
 from rnnstream.clients.text_source import text_sources
 from rnnstream.errors import InputError, RnnstreamError, ServiceError
 from rnnstream.events import DEFAULT_WIRE_FORMAT, PredictionEvent, WireFormat
+from rnnstream.events.chunk_event import PcmEncoding, PcmSegment
 from rnnstream.events.models import DEFAULT_INPUT_TOPIC, DEFAULT_PREDICTION_TOPIC
 from rnnstream.features.audio import FeatureStream
 from rnnstream.repository import DEFAULT_REPOSITORY
@@ -147,6 +154,48 @@ class RnnstreamClient:
         sources = audio_sources([path], target.log_mel, chunk_frames, stream_id=stream_id)
         return await self._publish(target, sources, paced=realtime)
 
+    async def send_pcm(
+        self,
+        stream_id: str,
+        samples: npt.ArrayLike,
+        sample_rate: int,
+        *,
+        seq: int,
+        start: bool = False,
+        end: bool = False,
+        segment: PcmSegment = "none",
+        encoding: PcmEncoding = "s16le",
+        model: str | None = None,
+    ) -> None:
+        """Send one packet of raw audio (``[n]`` or ``[n, channels]`` at ``sample_rate``, 8 to 192 kHz, at
+        most 1 s) and wait until the broker has it. For ``s16le`` give int16 samples (sent exactly) or floats
+        in [-1, 1] (``x * 32768`` rounded); for ``f32le`` floats. Every packet of a stream must keep the
+        first one's rate, channels, encoding and ``segment``. Raises :class:`InputError` for audio the
+        format refuses."""
+        pcm = to_pcm(samples, sample_rate, encoding=encoding, segment=segment)
+        chunk = Chunk(stream_id, seq, start, end, pcm=pcm)
+        await self._producer.send_and_wait(chunk.to_event(self.target("audio", model), now_ms()))
+
+    async def send_pcm_file(
+        self,
+        path: Path | str,
+        *,
+        stream_id: str | None = None,
+        packet_ms: float = DEFAULT_PACKET_MS,
+        encoding: PcmEncoding = "s16le",
+        segment: PcmSegment = "none",
+        realtime: bool = False,
+        model: str | None = None,
+    ) -> StreamReport:
+        """Stream a whole file as raw PCM packets of ``packet_ms`` (its own rate and channels; the worker
+        runs the front-end), as ``rnnstream produce audio --pcm`` does; ``segment="vad"`` lets the worker
+        cut it into utterances. Returns what was sent (``steps``: samples per channel)."""
+        target = self.target("audio", model)
+        sources = pcm_sources(
+            [path], packet_ms=packet_ms, encoding=encoding, segment=segment, stream_id=stream_id
+        )
+        return await self._publish(target, sources, paced=realtime)
+
     async def send_audio(
         self,
         samples: npt.NDArray[Any],
@@ -198,7 +247,10 @@ class RnnstreamClient:
     async def predictions(self, stream_id: str | None = None) -> AsyncIterator[PredictionEvent]:
         """Predictions as they arrive; for one stream, those already seen first, ending after its final one.
 
-        Without ``stream_id`` every prediction from now on, until the client closes.
+        Without ``stream_id`` every prediction from now on, until the client closes. In a segmented stream
+        (``segment="vad"``) the final prediction of an utterance (``utterance`` set) does not end the
+        iteration: the stream may go on with more utterances, so it runs until the client closes (break
+        out when you have what you need).
         """
         self._check_listening()
         queue: asyncio.Queue[PredictionEvent | None] = asyncio.Queue()
@@ -215,13 +267,15 @@ class RnnstreamClient:
                         raise ServiceError(f"reading predictions failed: {self._failure}") from self._failure
                     return
                 yield event
-                if stream_id is not None and event.final:
+                if stream_id is not None and event.final and event.utterance is None:
                     return
         finally:
             self._subscribers.remove(entry)
 
     async def wait_final(self, stream_id: str, timeout: float | None = 30.0) -> PredictionEvent:
-        """The final prediction of ``stream_id`` (already seen, or the next one); :class:`TimeoutError`."""
+        """The final prediction of ``stream_id`` (already seen, or the next one); :class:`TimeoutError`.
+
+        In a segmented stream this is the latest utterance's final prediction (or the next one's)."""
         self._check_listening()
         if stream_id in self._finals:
             return self._finals[stream_id]
@@ -258,8 +312,10 @@ class RnnstreamClient:
     def _deliver(self, event: PredictionEvent) -> None:
         sid = event.stream_id
         history = self._history.pop(sid, None) or deque(maxlen=self._history_len)
-        if event.seq == 0 or (history and history[-1].final):
-            history.clear()  # a new utterance on this stream id
+        if (event.seq == 0 and event.utterance is None) or (
+            history and history[-1].final and history[-1].utterance is None
+        ):
+            history.clear()  # a new stream on this stream id (a segmented stream keeps all its utterances)
         history.append(event)
         self._history[sid] = history
         while len(self._history) > self._max_streams:

@@ -56,6 +56,7 @@ class RejectReason(StrEnum):
 
     GAP = "gap"
     AFTER_END = "after_end"
+    BAD_PCM = "bad_pcm"  # decided with the stream's front-end state (a PCM format that changed mid-stream)
 
 
 @dataclass(frozen=True)

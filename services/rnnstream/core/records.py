@@ -42,26 +42,34 @@ class StreamRecord:
     gaps: int = 0
     updated_at_ms: int = 0
     tensors: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: The front-end's carry-over of a PCM stream (resampler history, samples not yet framed, the endpointer),
+    #: stored beside the model state so that any worker can continue the stream; empty otherwise.
+    frontend: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.seq < 0:
             raise ValueError(f"seq must be >= 0, got {self.seq}")
         if min(self.steps_seen, self.chunks, self.gaps, self.updated_at_ms) < 0:
             raise ValueError("counters and updated_at_ms must be >= 0")
-        if self.ended and self.tensors:
+        if self.ended and (self.tensors or self.frontend):
             raise ValueError("an ended record (tombstone) holds no tensors")
         object.__setattr__(self, "tensors", _owned_tensors(self.tensors))
+        object.__setattr__(self, "frontend", _owned_tensors(self.frontend))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StreamRecord):
             return NotImplemented
         head = (self.seq, self.ended, self.steps_seen, self.chunks, self.gaps, self.updated_at_ms)
         other_head = (other.seq, other.ended, other.steps_seen, other.chunks, other.gaps, other.updated_at_ms)
-        if head != other_head or self.tensors.keys() != other.tensors.keys():
+        if head != other_head:
             return False
-        return all(_same_bits(self.tensors[name], other.tensors[name]) for name in self.tensors)
+        return _same_tensors(self.tensors, other.tensors) and _same_tensors(self.frontend, other.frontend)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _same_tensors(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+    return a.keys() == b.keys() and all(_same_bits(a[name], b[name]) for name in a)
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:

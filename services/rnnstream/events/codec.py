@@ -227,7 +227,10 @@ def encode_input_event(event: InputEvent) -> bytes:
 
 
 def encode_prediction(event: PredictionEvent) -> bytes:
-    """The wire form of a prediction event (compact UTF-8 JSON)."""
+    """The wire form of a prediction event (compact UTF-8 JSON; ``utterance`` only when it has one, as the
+    worker writes it)."""
+    if event.utterance is None:
+        return event.model_dump_json(exclude={"utterance"}).encode("utf-8")
     return _encode(event)
 
 

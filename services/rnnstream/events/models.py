@@ -297,6 +297,16 @@ class InputEvent(_Wire):
         return self.payload.steps
 
 
+class Utterance(_Wire):
+    """Where an utterance lies in a segmented stream (``segment: vad``), in milliseconds of stream audio."""
+
+    index: int = Field(ge=0, description="0 for the stream's first utterance, then 1, 2, ...")
+    start_ms: int = Field(
+        ge=0, description="Start of its first speech frame, from the stream's first sample."
+    )
+    end_ms: int = Field(ge=0, description="End of its last speech frame so far (at the final: its end).")
+
+
 class PredictionEvent(_Wire):
     """The prediction after one chunk, published to the prediction topic."""
 
@@ -310,10 +320,15 @@ class PredictionEvent(_Wire):
         description="Probability of every label (softmax of the last valid step's logits)."
     )
     steps_seen: int = Field(ge=0, description="Frames or tokens seen in this stream so far.")
-    final: bool = Field(description="True after the stream's end chunk.")
+    final: bool = Field(
+        description="True after the stream's end chunk; in a segmented stream, on the utterance's last prediction."
+    )
     gap: bool = Field(description="True when chunks were missing before this one (gap policy skip/reset).")
     produced_at_ms: Millis
     predicted_at_ms: Millis
+    utterance: Utterance | None = Field(
+        default=None, description="Segmented streams only: the utterance this prediction belongs to."
+    )
 
 
 class SourcePosition(_Wire):

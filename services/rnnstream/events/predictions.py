@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from rnnstream.events.models import EVENT_FORMAT_VERSION, PredictionEvent
+from rnnstream.events.models import EVENT_FORMAT_VERSION, PredictionEvent, Utterance
 
 
 def prediction_event(
@@ -27,6 +27,7 @@ def prediction_event(
     gap: bool,
     produced_at_ms: int,
     predicted_at_ms: int,
+    utterance: tuple[int, int, int] | None = None,
 ) -> PredictionEvent:
     """The prediction after a chunk: ``label`` is the best of ``labels`` by ``scores`` (probabilities,
     clipped to [0, 1] against float rounding)."""
@@ -44,6 +45,9 @@ def prediction_event(
         gap=gap,
         produced_at_ms=produced_at_ms,
         predicted_at_ms=predicted_at_ms,
+        utterance=None
+        if utterance is None
+        else Utterance(index=utterance[0], start_ms=utterance[1], end_ms=utterance[2]),
     )
 
 
@@ -75,6 +79,7 @@ class PredictionEncoder:
         gap: bool,
         produced_at_ms: int,
         predicted_at_ms: int,
+        utterance: tuple[int, int, int] | None = None,
     ) -> bytes:
         """One prediction event as compact UTF-8 JSON; raises ``ValueError`` for scores that are not finite."""
         floats: list[float] = scores.tolist()
@@ -84,19 +89,21 @@ class PredictionEncoder:
             raise ValueError(f"the model returned scores that are not finite: {floats}")
         best = floats.index(max(floats))
         clipped = [0.0 if p < 0.0 else 1.0 if p > 1.0 else p for p in floats]
-        return orjson.dumps(
-            {
-                "v": EVENT_FORMAT_VERSION,
-                "stream_id": stream_id,
-                "seq": seq,
-                "model": self.model,
-                "model_version": self.model_version,
-                "label": self.labels[best],
-                "scores": dict(zip(self.labels, clipped, strict=True)),
-                "steps_seen": steps_seen,
-                "final": final,
-                "gap": gap,
-                "produced_at_ms": produced_at_ms,
-                "predicted_at_ms": predicted_at_ms,
-            }
-        )
+        event: dict[str, object] = {
+            "v": EVENT_FORMAT_VERSION,
+            "stream_id": stream_id,
+            "seq": seq,
+            "model": self.model,
+            "model_version": self.model_version,
+            "label": self.labels[best],
+            "scores": dict(zip(self.labels, clipped, strict=True)),
+            "steps_seen": steps_seen,
+            "final": final,
+            "gap": gap,
+            "produced_at_ms": produced_at_ms,
+            "predicted_at_ms": predicted_at_ms,
+        }
+        if utterance is not None:
+            index, start_ms, end_ms = utterance
+            event["utterance"] = {"index": index, "start_ms": start_ms, "end_ms": end_ms}
+        return orjson.dumps(event)

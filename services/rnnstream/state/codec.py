@@ -14,6 +14,13 @@ Layout, all little-endian (``struct`` notation)::
     40      8     updated_at_ms (q)
     48      ...   tensors, each: name length (H), UTF-8 name, dtype code (B), ndim (B),
                   shape (ndim x I), raw little-endian C-order data
+    version 2 only, after the tensors:
+            2     front-end tensor count (H)
+            ...   the front-end's tensors (a PCM stream's carry-over), laid out like the tensors
+
+A record without front-end state (frames and tokens streams) is written as version 1, byte for byte what
+earlier releases wrote; version 2 is written only for PCM streams. Both versions are read, so records
+written before PCM existed load unchanged.
 
 The Redis script never parses numbers: it compares the 8 raw bytes at offset 8 (Lua ``string.sub(v, 9,
 16)``) with the expected seq encoded the same way (:func:`encode_seq`), which is exact for any int64 and
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -36,6 +44,8 @@ from rnnstream.state.store import StateEpoch
 
 MAGIC = b"RNS1"
 FORMAT_VERSION = 1
+#: The version of a record that holds front-end state (``StreamRecord.frontend``).
+FRONTEND_FORMAT_VERSION = 2
 SEQ_OFFSET = 8
 _HEADER = struct.Struct("<4sBBHqqqqq")
 _SEQ = struct.Struct("<q")
@@ -75,7 +85,9 @@ def check_encodable(record: StreamRecord) -> None:
         _header(record)
     except struct.error as exc:
         raise StateCodecError(f"cannot encode state: {exc}") from exc
-    for name, array in record.tensors.items():
+    if len(record.frontend) > 0xFFFF:
+        raise StateCodecError("too many front-end tensors")
+    for name, array in (*record.tensors.items(), *record.frontend.items()):
         if array.dtype.newbyteorder("<") not in _CODES:
             raise StateCodecError(f"tensor {name!r} has unsupported dtype {array.dtype}")
         if array.ndim > 255 or any(dim > 0xFFFFFFFF for dim in array.shape):
@@ -90,7 +102,7 @@ def _header(record: StreamRecord) -> bytes:
     flags = _FLAG_ENDED if record.ended else 0
     return _HEADER.pack(
         MAGIC,
-        FORMAT_VERSION,
+        FRONTEND_FORMAT_VERSION if record.frontend else FORMAT_VERSION,
         flags,
         len(record.tensors),
         record.seq,
@@ -111,7 +123,15 @@ def encode_record(record: StreamRecord) -> bytes:
 
 def _encode(record: StreamRecord) -> bytes:
     parts = [_header(record)]
-    for name, array in record.tensors.items():
+    _encode_tensors(record.tensors, parts)
+    if record.frontend:
+        parts.append(_NAME_LEN.pack(len(record.frontend)))
+        _encode_tensors(record.frontend, parts)
+    return b"".join(parts)
+
+
+def _encode_tensors(tensors: Mapping[str, np.ndarray], parts: list[bytes]) -> None:
+    for name, array in tensors.items():
         dtype = array.dtype.newbyteorder("<")
         code = _CODES.get(dtype)
         if code is None:
@@ -124,7 +144,6 @@ def _encode(record: StreamRecord) -> bytes:
             struct.pack(f"<{array.ndim}I", *array.shape),
             np.ascontiguousarray(array, dtype=dtype).tobytes(),
         ]
-    return b"".join(parts)
 
 
 def decode_record(data: bytes) -> StreamRecord:
@@ -141,11 +160,30 @@ def _decode(view: memoryview) -> StreamRecord:
     magic, version, flags, count, seq, steps, chunks, gaps, updated = _HEADER.unpack_from(view, 0)
     if magic != MAGIC:
         raise StateCodecError(f"bad magic {bytes(magic)!r}")
-    if version != FORMAT_VERSION:
+    if version not in (FORMAT_VERSION, FRONTEND_FORMAT_VERSION):
         raise StateCodecError(f"unsupported state format version {version}")
     if flags & ~_FLAG_ENDED:
         raise StateCodecError(f"unknown flags {flags:#x}")
-    offset = _HEADER.size
+    tensors, offset = _decode_tensors(view, _HEADER.size, count)
+    frontend: dict[str, np.ndarray] = {}
+    if version == FRONTEND_FORMAT_VERSION:
+        (frontend_count,) = _NAME_LEN.unpack_from(view, offset)
+        frontend, offset = _decode_tensors(view, offset + _NAME_LEN.size, frontend_count)
+    if offset != len(view):
+        raise StateCodecError(f"{len(view) - offset} trailing bytes after the last tensor")
+    return StreamRecord(
+        seq=seq,
+        ended=bool(flags & _FLAG_ENDED),
+        steps_seen=steps,
+        chunks=chunks,
+        gaps=gaps,
+        updated_at_ms=updated,
+        tensors=tensors,
+        frontend=frontend,
+    )
+
+
+def _decode_tensors(view: memoryview, offset: int, count: int) -> tuple[dict[str, np.ndarray], int]:
     tensors: dict[str, np.ndarray] = {}
     for _ in range(count):
         (name_len,) = _NAME_LEN.unpack_from(view, offset)
@@ -167,17 +205,7 @@ def _decode(view: memoryview) -> StreamRecord:
         array = np.frombuffer(view[offset : offset + size], dtype=dtype).reshape(shape)
         tensors[name] = array.astype(dtype.newbyteorder("="), copy=False)
         offset += size
-    if offset != len(view):
-        raise StateCodecError(f"{len(view) - offset} trailing bytes after the last tensor")
-    return StreamRecord(
-        seq=seq,
-        ended=bool(flags & _FLAG_ENDED),
-        steps_seen=steps,
-        chunks=chunks,
-        gaps=gaps,
-        updated_at_ms=updated,
-        tensors=tensors,
-    )
+    return tensors, offset
 
 
 def encode_epoch(epoch: StateEpoch) -> bytes:

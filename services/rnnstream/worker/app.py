@@ -133,6 +133,8 @@ def build_worker(
             state_ttl_s=settings.state_ttl_s,
             max_event_bytes=settings.max_event_bytes,
             max_chunk_steps=settings.max_chunk_steps,
+            max_pcm_ms=settings.max_pcm_ms,
+            endpointing=settings.endpointing(),
         ),
         executor=executor if settings.step_in_thread else INLINE,
         cache=cache if cache.enabled else None,

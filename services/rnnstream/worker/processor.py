@@ -48,11 +48,13 @@ from rnnstream.events.codec import (
 from rnnstream.events.models import (
     DEFAULT_MAX_CHUNK_STEPS,
     DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_PCM_MS,
     DeadLetter,
     DeadLetterReason,
     SourcePosition,
 )
 from rnnstream.events.predictions import PredictionEncoder
+from rnnstream.runtime.pcm import EndpointSettings, PcmFrontEnd
 from rnnstream.runtime.session import OnnxModel
 from rnnstream.state.codec import encode_record
 from rnnstream.state.store import StateStore
@@ -118,6 +120,8 @@ class ProcessorConfig:
     state_ttl_s: float = 3600.0
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_chunk_steps: int = DEFAULT_MAX_CHUNK_STEPS
+    max_pcm_ms: int = DEFAULT_MAX_PCM_MS
+    endpointing: EndpointSettings = field(default_factory=EndpointSettings)
 
 
 @dataclass
@@ -173,7 +177,10 @@ class BatchProcessor:
         self.clock_ms = clock_ms
         self.active = ActiveStreams(metrics, config.state_ttl_s)
         self._encoders: dict[tuple[str, str], PredictionEncoder] = {}
+        self._frontends: dict[tuple[str, str], PcmFrontEnd] = {}
         for m in models:
+            if m.manifest.features is not None:
+                self._frontends[m.name, m.version] = PcmFrontEnd(m.manifest.features, config.endpointing)
             metrics.set_model_info(m.name, version=m.version, task=m.manifest.task, cell=m.manifest.cell)
             self._encoders[m.name, m.version] = PredictionEncoder(
                 model=m.name, model_version=m.version, labels=m.labels
@@ -205,7 +212,10 @@ class BatchProcessor:
         for raw in batch:
             try:
                 event = decode_event(
-                    raw.value, max_bytes=self.config.max_event_bytes, max_steps=self.config.max_chunk_steps
+                    raw.value,
+                    max_bytes=self.config.max_event_bytes,
+                    max_steps=self.config.max_chunk_steps,
+                    max_pcm_ms=self.config.max_pcm_ms,
                 )
                 check_key(raw.key, event)
                 model, chunk = admit(event, self.models)
@@ -337,7 +347,9 @@ class BatchProcessor:
         for (name, version), (model, chunks) in groups.items():
             mine = {c.stream_id: keys[name, version, c.stream_id] for c in chunks}
             loaded = {stream: records[key] for stream, key in mine.items()}
-            out.append((model, run_step(model, chunks, loaded, policy=policy, now_ms=now, keys=mine)))
+            frontend = self._frontends.get((name, version))
+            step = run_step(model, chunks, loaded, policy=policy, now_ms=now, keys=mine, frontend=frontend)
+            out.append((model, step))
         return out
 
     def _account(
@@ -354,7 +366,25 @@ class BatchProcessor:
         accepted = duplicates = rejected = 0
         for o in outcomes:
             d, chunk = o.decision, o.chunk
-            if d.accepted:
+            if d.accepted and chunk.pcm is not None:
+                for p in o.predictions:
+                    value = encoder.encode(
+                        stream_id=chunk.stream_id,
+                        seq=chunk.seq,
+                        scores=p.scores,
+                        steps_seen=o.steps_seen,
+                        final=p.final,
+                        gap=d.gap,
+                        produced_at_ms=chunk.produced_at_ms,
+                        predicted_at_ms=now,
+                        utterance=p.utterance,
+                    )
+                    predictions.append((event_key(chunk.stream_id), value))
+                    stats.count += 1
+                    stats.final += p.final
+                    stats.produced_at_ms.append(chunk.produced_at_ms)
+                accepted += 1
+            elif d.accepted:
                 assert o.scores is not None
                 value = encoder.encode(
                     stream_id=chunk.stream_id,
@@ -375,7 +405,7 @@ class BatchProcessor:
                 duplicates += 1
             else:
                 assert d.reason is not None
-                detail = (
+                detail = o.detail or (
                     f"stream {chunk.stream_id!r} already ended at seq {d.expected_seq}"
                     if d.reason == "after_end"
                     else f"stream {chunk.stream_id!r}: expected seq {_next_seq(d.expected_seq)}, got {d.seq} (gap policy reject)"

@@ -25,9 +25,11 @@ from rnnstream.events.models import (
     DEFAULT_INPUT_TOPIC,
     DEFAULT_MAX_CHUNK_STEPS,
     DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_PCM_MS,
     DEFAULT_PREDICTION_TOPIC,
 )
 from rnnstream.repository import DEFAULT_REPOSITORY
+from rnnstream.runtime.pcm import EndpointSettings
 
 ENV_PREFIX = "RNNSTREAM_"
 
@@ -41,6 +43,8 @@ _BROKER_RE = re.compile(r"^(kafka://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
 
 
 class WorkerSettings(BaseSettings):
@@ -138,6 +142,35 @@ class WorkerSettings(BaseSettings):
 
     max_event_bytes: PositiveInt = DEFAULT_MAX_EVENT_BYTES
     """``RNNSTREAM_MAX_EVENT_BYTES``: largest encoded event accepted, in bytes."""
+
+    max_pcm_ms: PositiveInt = DEFAULT_MAX_PCM_MS
+    """``RNNSTREAM_MAX_PCM_MS``: most audio one PCM event may carry, in milliseconds at its declared rate;
+    longer packets go to the dead-letter topic (``oversized``)."""
+
+    # --- Endpointing (PCM streams sent with ``segment: vad``; docs/events.md "Endpointing") ---------------
+    vad_trailing_silence_s: PositiveFloat = 0.25
+    """``RNNSTREAM_VAD_TRAILING_SILENCE_S``: an utterance ends after this much silence following speech. Keep
+    it below the shortest pause that separates two utterances (sherpa-onnx's 1.2 s suits sentences)."""
+
+    vad_max_utterance_s: PositiveFloat = 20.0
+    """``RNNSTREAM_VAD_MAX_UTTERANCE_S``: an utterance that lasts this long is ended (and the next begins)."""
+
+    vad_min_speech_s: PositiveFloat = 0.03
+    """``RNNSTREAM_VAD_MIN_SPEECH_S``: loud frames in a row needed to start an utterance."""
+
+    vad_preroll_s: NonNegativeFloat = 0.1
+    """``RNNSTREAM_VAD_PREROLL_S``: audio before an utterance's start that the model also gets."""
+
+    vad_postroll_s: NonNegativeFloat = 0.1
+    """``RNNSTREAM_VAD_POSTROLL_S``: trailing silence after the last speech that the model also gets (at most
+    the trailing silence)."""
+
+    vad_onset_db: PositiveFloat = 7.0
+    """``RNNSTREAM_VAD_ONSET_DB``: how far above the noise floor a frame must be to start an utterance."""
+
+    vad_offset_db: PositiveFloat = 6.0
+    """``RNNSTREAM_VAD_OFFSET_DB``: how far above the noise floor a frame must be to count as speech once an
+    utterance is open (at most the onset threshold)."""
 
     gap_policy: GapPolicy = GapPolicy.SKIP
     """``RNNSTREAM_GAP_POLICY``: what a chunk after a missing one does: ``skip`` (advance anyway, counted),
@@ -265,6 +298,24 @@ class WorkerSettings(BaseSettings):
     @classmethod
     def _lower_gap_policy(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_endpointing(self) -> WorkerSettings:
+        if self.vad_offset_db > self.vad_onset_db:
+            raise ValueError("vad_offset_db must not exceed vad_onset_db")
+        return self
+
+    def endpointing(self) -> EndpointSettings:
+        """The endpointing rules these settings name."""
+        return EndpointSettings(
+            trailing_silence_s=self.vad_trailing_silence_s,
+            max_utterance_s=self.vad_max_utterance_s,
+            min_speech_s=self.vad_min_speech_s,
+            preroll_s=self.vad_preroll_s,
+            postroll_s=self.vad_postroll_s,
+            onset_db=self.vad_onset_db,
+            offset_db=self.vad_offset_db,
+        )
 
     @model_validator(mode="after")
     def _check_kafka_auth(self) -> WorkerSettings:
