@@ -60,6 +60,38 @@ def local_services(console: Console) -> Iterator[tuple[str, str]]:
         shutil.rmtree(state, ignore_errors=True)
 
 
+@dataclass
+class DemoWorker:
+    """One demo worker on the private services; ``exit_code`` and ``log_tail`` are set once it stopped."""
+
+    bootstrap: str
+    ns: Namespace
+    worker: WorkerProcess
+    exit_code: int | None = None
+    log_tail: str = ""
+
+
+@contextlib.contextmanager
+def demo_worker(console: Console, repository: Path) -> Iterator[DemoWorker]:
+    """The private services and one worker serving ``repository``, ready; stopped (and its Redis keys
+    deleted) afterwards."""
+    with local_services(console) as (bootstrap, redis_url), tempfile.TemporaryDirectory() as logs:
+        ns = Namespace(prefix="rnnstream-demo")
+        run = DemoWorker(
+            bootstrap, ns, WorkerProcess(ns.env(bootstrap, redis_url, repository), Path(logs) / "worker.log")
+        )
+        try:
+            ready = run.worker.wait_ready(60)
+            console.print(
+                f"worker ready in {ready:.1f} s (models loaded, group joined, Redis and broker reachable)"
+            )
+            yield run
+        finally:
+            run.exit_code = run.worker.stop()
+            run.log_tail = run.worker.log_tail(20)
+            asyncio.run(delete_keys(redis_url, ns.key_prefix))
+
+
 def _table(rows: dict[str, _Row]) -> Table:
     table = Table(
         "stream",
@@ -181,19 +213,10 @@ def demo(
     console = Console()
     repository = repository.resolve()
     started = time.monotonic()
-    with local_services(console) as (bootstrap, redis_url), tempfile.TemporaryDirectory() as logs:
-        ns = Namespace(prefix="rnnstream-demo")
-        worker = WorkerProcess(ns.env(bootstrap, redis_url, repository), Path(logs) / "worker.log")
-        try:
-            ready = worker.wait_ready(60)
-            console.print(
-                f"worker ready in {ready:.1f} s (models loaded, group joined, Redis and broker reachable)"
-            )
-            rows = asyncio.run(_run(bootstrap, ns, repository, console, chunk_ms))
-            _, metrics = worker.get("/metrics")
-        finally:
-            code = worker.stop()
-            asyncio.run(delete_keys(redis_url, ns.key_prefix))
+    with demo_worker(console, repository) as run:
+        rows = asyncio.run(_run(run.bootstrap, run.ns, repository, console, chunk_ms))
+        _, metrics = run.worker.get("/metrics")
+    code = run.exit_code
     if code != 0:
         console.print(f"[red]worker exited with {code}[/red]")
     # Streaming equals offline: the final scores against one whole-sequence pass of the same model.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,8 +23,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rnnstream.localservices.cleanup import delete_keys
-from rnnstream.localservices.worker import Namespace, WorkerProcess
+from rnnstream.localservices.worker import Namespace
 
 if TYPE_CHECKING:
     from rnnstream.events.models import PredictionEvent
@@ -215,7 +213,7 @@ def demo_continuous(repository: Path) -> None:
     """The body of ``rnnstream demo --continuous`` (see the module docstring)."""
     import numpy as np
 
-    from rnnstream.cli.demo_cmd import local_services
+    from rnnstream.cli.demo_cmd import demo_worker
     from rnnstream.features.continuous import Word, score_endpointing
     from rnnstream.samples import sample_continuous
 
@@ -224,26 +222,16 @@ def demo_continuous(repository: Path) -> None:
     started = time.monotonic()
     path, truth = sample_continuous()
     words = [Word(w["label"], float(w["start_s"]), float(w["end_s"]), w["source"]) for w in truth["words"]]
-    with local_services(console) as (bootstrap, redis_url), tempfile.TemporaryDirectory() as logs:
-        ns = Namespace(prefix="rnnstream-demo")
-        worker = WorkerProcess(ns.env(bootstrap, redis_url, repository), Path(logs) / "worker.log")
-        try:
-            ready = worker.wait_ready(60)
-            console.print(
-                f"worker ready in {ready:.1f} s (models loaded, group joined, Redis and broker reachable)"
-            )
-            console.print(
-                f"streaming {path.name}: {truth['duration_s']:.1f} s, {len(words)} spoken digits with silences "
-                f"and noise ({truth['snr_db']:g} dB SNR), as raw PCM in {PACKET_MS:.0f} ms packets, segment "
-                "vad, at real-time pace; the worker finds the utterances\n",
-                highlight=False,
-                soft_wrap=True,
-            )
-            outcome = asyncio.run(_stream(bootstrap, ns, repository, path, words, console))
-        finally:
-            code = worker.stop()
-            log_tail = worker.log_tail(20)
-            asyncio.run(delete_keys(redis_url, ns.key_prefix))
+    with demo_worker(console, repository) as run:
+        console.print(
+            f"streaming {path.name}: {truth['duration_s']:.1f} s, {len(words)} spoken digits with silences "
+            f"and noise ({truth['snr_db']:g} dB SNR), as raw PCM in {PACKET_MS:.0f} ms packets, segment "
+            "vad, at real-time pace; the worker finds the utterances\n",
+            highlight=False,
+            soft_wrap=True,
+        )
+        outcome = asyncio.run(_stream(run.bootstrap, run.ns, repository, path, words, console))
+    code, log_tail = run.exit_code, run.log_tail
     utterances = _utterances(outcome)
     score = score_endpointing(words, utterances)
     console.print(

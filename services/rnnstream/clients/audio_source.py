@@ -10,9 +10,10 @@ counts 0, 1, 2, ... The frames of all chunks, concatenated, are exactly
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -148,6 +149,23 @@ def audio_sources(
 
     ``stream_id`` names the stream of a single file; with several files it is an :class:`InputError`.
     """
+    return file_sources(
+        paths,
+        lambda path, sid: partial(iter_audio_chunks, path, sid, cfg, chunk_frames),
+        stream_id=stream_id,
+    )
+
+
+def file_sources(
+    paths: Iterable[Path | str],
+    opener: Callable[[Path, str], Callable[[], Iterator[Chunk]]],
+    *,
+    stream_id: str | None = None,
+    extra: Callable[[Path], dict[str, Any]] = lambda path: {},
+) -> list[StreamSource]:
+    """One :class:`StreamSource` per audio file (directories expanded): ``opener(path, stream_id)`` makes its
+    chunks; ids ``<stem>-<6 hex>`` unless ``stream_id`` names the stream of a single file (with several files
+    it is an :class:`InputError`). Each report's ``extra`` holds the file and ``extra(path)``."""
     files = expand_audio_paths(paths)
     if stream_id is not None and len(files) != 1:
         raise InputError(f"--stream-id names one stream, but {len(files)} files were given")
@@ -158,9 +176,9 @@ def audio_sources(
             StreamSource(
                 stream_id=sid,
                 label=str(path),
-                open=partial(iter_audio_chunks, path, sid, cfg, chunk_frames),
+                open=opener(path, sid),
                 duration_s=audio_duration(path),
-                extra={"file": str(path)},
+                extra={"file": str(path), **extra(path)},
             )
         )
     return sources

@@ -25,8 +25,8 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from rnnstream.clients.audio_source import BLOCK_SAMPLES, audio_duration, expand_audio_paths
-from rnnstream.clients.chunks import Chunk, StreamSource, new_stream_id
+from rnnstream.clients.audio_source import BLOCK_SAMPLES, file_sources
+from rnnstream.clients.chunks import Chunk, StreamSource
 from rnnstream.errors import InputError, InputTooShortError
 from rnnstream.events.chunk_event import PcmData, PcmEncoding, PcmSegment, pcm_data
 from rnnstream.events.models import (
@@ -194,21 +194,11 @@ def pcm_sources(
         raise InputError(f"the PCM encoding must be s16le or f32le, got {encoding!r}")
     if segment not in ("none", "vad"):
         raise InputError(f"segment must be 'none' or 'vad', got {segment!r}")
-    files = expand_audio_paths(paths)
-    if stream_id is not None and len(files) != 1:
-        raise InputError(f"--stream-id names one stream, but {len(files)} files were given")
-    sources = []
-    for path in files:
-        sid = stream_id if stream_id is not None else new_stream_id(path.stem or "audio")
-        sources.append(
-            StreamSource(
-                stream_id=sid,
-                label=str(path),
-                open=partial(
-                    iter_pcm_chunks, path, sid, packet_ms=packet_ms, encoding=encoding, segment=segment
-                ),
-                duration_s=audio_duration(path),
-                extra={"file": str(path), **_header(path)},
-            )
-        )
-    return sources
+    return file_sources(
+        paths,
+        lambda path, sid: partial(
+            iter_pcm_chunks, path, sid, packet_ms=packet_ms, encoding=encoding, segment=segment
+        ),
+        stream_id=stream_id,
+        extra=_header,
+    )

@@ -167,6 +167,8 @@ def continuous_report(
     tolerance_s: float = 0.1,
     progress: bool = False,
     endpointing: object | None = None,
+    split: str = "test",
+    words_per_speaker: int | None = None,
 ) -> dict[str, object]:
     """The endpointing figures on FSDD's official test split: one continuous stream per speaker (their 50
     test digits in random order, 0.3-2 s of silence between, white noise at ``snr_db``), streamed as PCM
@@ -183,7 +185,7 @@ def continuous_report(
     if cfg is None:
         raise InputError(f"{model.name} is not an audio model")
     frontend = PcmFrontEnd(cfg, endpointing)  # type: ignore[arg-type]
-    test = fsdd_split(data, "test")
+    test = fsdd_split(data, split)  # type: ignore[arg-type]
     truth, predicted, _ = score_items(model, [(e.path, e.label) for e in test], progress=False)
     isolated = float(np.mean(np.asarray(truth) == np.asarray(predicted)))
     speakers = sorted({e.speaker for e in test})
@@ -193,7 +195,7 @@ def continuous_report(
     packet = cfg.sample_rate * packet_ms // 1000
     for speaker in speakers:
         mine = [e for e in test if e.speaker == speaker]
-        order = rng.permutation(len(mine))
+        order = rng.permutation(len(mine))[:words_per_speaker]
         rec = build_continuous(
             [(mine[i].label, mine[i].path) for i in order], seed=int(rng.integers(2**31)), snr_db=snr_db
         )
