@@ -135,7 +135,7 @@ def evaluate(
         bool,
         typer.Option(
             "--continuous",
-            help="Endpointing (FSDD, audio models): one continuous stream per speaker of their 50 test digits "
+            help="Endpointing (FSDD, audio models): one continuous stream per speaker of their digits in --split "
             "with 0.3-2 s of silence and white noise, streamed as 20 ms PCM packets with segment=vad through "
             "the worker's own step; prints finals per word, boundaries within 100 ms, per-utterance accuracy.",
         ),
@@ -158,7 +158,7 @@ def evaluate(
         _evaluate_loso(Path(model), data, as_json)
         return
     if continuous:
-        _evaluate_continuous(model, data, seed, snr_db, as_json, repository)
+        _evaluate_continuous(model, data, split, seed, snr_db, as_json, repository)
         return
     if split not in ("train", "test"):
         err.print("[red]error:[/red] --split is train or test")
@@ -195,13 +195,13 @@ def evaluate(
 
 
 def _evaluate_continuous(
-    model: str, data: Path, seed: int, snr_db: float, as_json: bool, repository: Path
+    model: str, data: Path, split: str, seed: int, snr_db: float, as_json: bool, repository: Path
 ) -> None:
     from rnnstream.features.continuous import continuous_report
 
     try:
         folder = resolve_model_folder(model, repository)
-        report = continuous_report(folder, data, seed=seed, snr_db=snr_db, progress=not as_json)
+        report = continuous_report(folder, data, split=split, seed=seed, snr_db=snr_db, progress=not as_json)
     except RnnstreamError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -233,7 +233,7 @@ def _evaluate_continuous(
     console.print(table)
     console.print(
         f"{report['model']} v{report['version']}: per-utterance accuracy {report['accuracy']:.4f} against "
-        f"{report['isolated_accuracy']:.4f} on the same recordings one at a time (official test split); "
+        f"{report['isolated_accuracy']:.4f} on the same recordings one at a time ({split} split); "
         f"seed {seed}, SNR {snr_db:g} dB"
     )
 

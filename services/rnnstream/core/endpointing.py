@@ -14,8 +14,10 @@ while no utterance is open). The rules, in the spirit of sherpa-onnx's endpointi
   quiet lead-in it was trained with) and starts from zero state;
 * while it is open, frames louder than floor + ``offset_db`` are speech; quieter frames are held back;
 * it **ends** after ``trailing_silence_frames`` quiet frames in a row (trailing silence after speech), at
-  ``max_utterance_frames`` frames, or when the stream ends. Its end is the end of its last speech frame; of
-  the held quiet frames the model gets the first ``postroll_frames``. One final prediction follows;
+  ``max_utterance_frames`` frames, or when the stream ends. Its end is the end of its last speech frame, or
+  of the last held quiet frame still ``tail_db`` above the floor (a weak final /s/ after a stop's closure);
+  of the held frames the model gets those up to that end, at least ``postroll_frames``. One final
+  prediction follows;
 * silence alone never opens an utterance (sherpa-onnx's "silence with nothing decoded" rule has nothing to
   cut here: no model runs until speech starts).
 """
@@ -47,6 +49,7 @@ class EndpointConfig:
     onset_db: float = 7.0
     offset_db: float = 6.0
     lookback_db: float = 1.0
+    tail_db: float | None = 5.0
     onset_frames: int = 3
     preroll_frames: int = 10
     postroll_frames: int = 10
@@ -204,6 +207,24 @@ def endpoint(
         n_pending = len(rest)
         return first
 
+    def close(index: int) -> None:
+        """End the open utterance: the held quiet frames that follow its last speech frame are the trailing
+        silence; a weak word ending in them (a final /s/ after a stop's closure) still belongs to the word
+        when it is ``tail_db`` above the floor. The model gets the post-roll after that end."""
+        nonlocal last_speech
+        held_now = take(n_pending)
+        if len(held_now) and config.tail_db is not None:
+            loud = np.flatnonzero(np.max(band_energy_db(held_now) - floor, axis=1) > config.tail_db)
+            if len(loud):
+                last_speech += int(loud[-1]) + 1
+                extra = int(loud[-1]) + 1
+            else:
+                extra = 0
+        else:
+            extra = 0
+        out.feed(held_now[: max(extra, config.postroll_frames)], index, False, start, last_speech)
+        out.close(index, start, last_speech)
+
     for t in range(len(frames)):
         e = energies[t]
         frame = frames[t : t + 1]
@@ -250,10 +271,7 @@ def endpoint(
                 pending.append(frame)
                 n_pending += 1
                 if silence >= config.trailing_silence_frames:
-                    tail = take(min(config.postroll_frames, n_pending))
-                    take(n_pending)
-                    out.feed(tail, index, False, start, last_speech)
-                    out.close(index, start, last_speech)
+                    close(index)
                     in_utt, run, silence, fed = False, 0, 0, 0
             if in_utt and fed + n_pending >= config.max_utterance_frames:
                 rest = take(n_pending)
@@ -262,11 +280,7 @@ def endpoint(
                 in_utt, run, silence, fed = False, 0, 0, 0
         pos += 1
     if end and in_utt:
-        index = next_index - 1
-        tail = take(min(config.postroll_frames, n_pending))
-        take(n_pending)
-        out.feed(tail, index, False, start, last_speech)
-        out.close(index, start, last_speech)
+        close(next_index - 1)
         in_utt, silence, fed = False, 0, 0
     held_out = np.concatenate(pending) if pending else np.zeros((0, width), np.float32)
     new_ints = np.array([int(in_utt), next_index, start, last_speech, run, silence, pos, fed], np.int64)

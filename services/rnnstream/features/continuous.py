@@ -170,8 +170,8 @@ def continuous_report(
     split: str = "test",
     words_per_speaker: int | None = None,
 ) -> dict[str, object]:
-    """The endpointing figures on FSDD's official test split: one continuous stream per speaker (their 50
-    test digits in random order, 0.3-2 s of silence between, white noise at ``snr_db``), streamed as PCM
+    """The endpointing figures on an FSDD split (official; ``test`` by default): one continuous stream per
+    speaker (their digits of that split in random order, at most ``words_per_speaker``, 0.3-2 s of silence between, white noise at ``snr_db``), streamed as PCM
     packets of ``packet_ms`` through the worker's own step with ``segment: vad``. Per speaker and overall:
     finals, words found, boundaries within ``tolerance_s``, per-utterance accuracy; beside them the model's
     accuracy on the same recordings one at a time (the official test accuracy)."""

@@ -47,6 +47,7 @@ class EndpointSettings:
     onset_db: float = 7.0
     offset_db: float = 6.0
     lookback_db: float = 1.0
+    tail_db: float = 5.0
 
     def frames(self, cfg: LogMelConfig) -> EndpointConfig:
         """The rules in frames of ``cfg``."""
@@ -60,6 +61,7 @@ class EndpointSettings:
             onset_db=self.onset_db,
             offset_db=self.offset_db,
             lookback_db=self.lookback_db,
+            tail_db=self.tail_db,
             onset_frames=n(self.min_speech_s, 1),
             preroll_frames=n(self.preroll_s, 0),
             postroll_frames=min(n(self.postroll_s, 0), trailing),

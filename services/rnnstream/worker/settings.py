@@ -299,10 +299,16 @@ class WorkerSettings(BaseSettings):
     def _lower_gap_policy(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
+    vad_tail_db: PositiveFloat = 5.0
+    """``RNNSTREAM_VAD_TAIL_DB``: when an utterance ends, quieter sounds in its trailing silence this far above
+    the noise floor (a final /s/ after a stop) still count as the word's end (at most the offset threshold)."""
+
     @model_validator(mode="after")
     def _check_endpointing(self) -> WorkerSettings:
         if self.vad_offset_db > self.vad_onset_db:
             raise ValueError("vad_offset_db must not exceed vad_onset_db")
+        if self.vad_tail_db > self.vad_offset_db:
+            raise ValueError("vad_tail_db must not exceed vad_offset_db")
         return self
 
     def endpointing(self) -> EndpointSettings:
@@ -315,6 +321,7 @@ class WorkerSettings(BaseSettings):
             postroll_s=self.vad_postroll_s,
             onset_db=self.vad_onset_db,
             offset_db=self.vad_offset_db,
+            tail_db=self.vad_tail_db,
         )
 
     @model_validator(mode="after")
