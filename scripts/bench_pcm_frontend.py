@@ -39,9 +39,8 @@ RATES = (8000, 16000, 44100, 48000)
 def _audio(rate: int, seconds: float) -> np.ndarray:
     rng = np.random.default_rng(rate)
     t = np.arange(int(rate * seconds)) / rate
-    y = 0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 0.7 * t) > 0) + 0.01 * rng.standard_normal(
-        len(t)
-    )
+    on = (np.sin(2 * np.pi * 0.7 * (t - 0.2)) > 0) & (t > 0.2)  # tone bursts of 0.7 s, silence first
+    y = 0.3 * np.sin(2 * np.pi * 220 * t) * on + 0.01 * rng.standard_normal(len(t))
     return y.astype(np.float32)
 
 
