@@ -212,16 +212,12 @@ def endpoint(
         silence; a weak word ending in them (a final /s/ after a stop's closure) still belongs to the word
         when it is ``tail_db`` above the floor. The model gets the post-roll after that end."""
         nonlocal last_speech
-        held_now = take(n_pending)
+        held_now = take(n_pending)  # held_now[i] is the stream's frame last_speech + i
+        extra = 0
         if len(held_now) and config.tail_db is not None:
             loud = np.flatnonzero(np.max(band_energy_db(held_now) - floor, axis=1) > config.tail_db)
-            if len(loud):
-                last_speech += int(loud[-1]) + 1
-                extra = int(loud[-1]) + 1
-            else:
-                extra = 0
-        else:
-            extra = 0
+            extra = int(loud[-1]) + 1 if len(loud) else 0
+        last_speech += extra
         out.feed(held_now[: max(extra, config.postroll_frames)], index, False, start, last_speech)
         out.close(index, start, last_speech)
 
