@@ -2,8 +2,8 @@
 
 * PCM streams (s16le and f32le, 8 to 48 kHz, mono and stereo, packets from 1 sample to 200 ms, v1 and v2)
   through two workers, one of them killed with SIGKILL mid-stream: every prediction arrives, re-sent ones are
-  identical, and each stream's final equals ``rnnstream predict``'s whole-file pass (frames and scores,
-  <= 1e-5). The front-end's carry-over lives in the stream's Redis record, so the surviving worker continues
+  identical, and each stream's final equals ``rnnstream predict`` on the same audio written to a file (frames
+  seen and scores, <= 1e-5). The front-end's carry-over lives in the stream's Redis record, so the surviving worker continues
   the victim's streams exactly.
 * A segmented (``segment: vad``) continuous stream: one final per word, with its utterance.
 * A packet whose format differs from its stream's is dead-lettered ``bad_pcm`` and leaves the state alone.
@@ -12,7 +12,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -118,6 +121,7 @@ def test_pcm_streams_through_two_workers_one_killed_equal_the_whole_file_pass(
     asyncio.run(create_topics(broker_bootstrap, [t.input, t.predictions, t.dead_letters], partitions=4))
     clips = fsdd_split(FSDD, "test")[::25]  # 12 recordings
     expected: dict[str, tuple[int, dict[int, np.ndarray], np.ndarray]] = {}
+    written: dict[str, np.ndarray] = {}
     per_stream = []
     now = int(time.time() * 1000)
     for i, ex in enumerate(clips):
@@ -126,6 +130,7 @@ def test_pcm_streams_through_two_workers_one_killed_equal_the_whole_file_pass(
         sizes = _sizes(rate, rng, len(audio))
         sid = f"pcm-{i}-{rate}-{channels}-{encoding}"
         records = _records(sid, model.name, audio, rate, encoding, wire, sizes, now=now)
+        written[sid] = audio
         frames = compute_features(_as_float(audio), rate, cfg)  # what `rnnstream predict` computes
         whole = predict_sequence(model, frames, 0)
         offline = stream_pcm(
@@ -143,6 +148,37 @@ def test_pcm_streams_through_two_workers_one_killed_equal_the_whole_file_pass(
         expected[sid] = (len(frames), per_seq, np.array(list(whole.scores.values()), np.float32))
         assert np.abs(offline.predictions[-1].scores - expected[sid][2]).max() <= 1e-5
         per_stream.append(records)
+    # `rnnstream predict` itself, on the same audio written to files (16-bit WAV for s16le, float WAV for f32le)
+    files = {sid: tmp_path / f"{sid}.wav" for sid in expected}
+    for sid, audio in written.items():
+        sf.write(
+            files[sid],
+            audio,
+            int(sid.split("-")[2]),
+            subtype="PCM_16" if audio.dtype == np.int16 else "FLOAT",
+        )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from rnnstream.cli.main import run; run()",
+            "predict",
+            str(AUDIO_MODEL),
+            *map(str, files.values()),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    cli = {Path(d["input"]).stem: d for d in map(json.loads, proc.stdout.splitlines())}
+    for sid, (n_frames, _, whole) in expected.items():
+        assert cli[sid]["steps"] == n_frames
+        assert (
+            max(abs(cli[sid]["scores"][k] - float(v)) for k, v in zip(model.labels, whole, strict=True))
+            <= 1e-5
+        )
     records = _interleave(per_stream, rng)
     total = sum(len(e[1]) for e in expected.values())
     half = len(records) // 2
