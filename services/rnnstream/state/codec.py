@@ -32,8 +32,11 @@ e.g. ``b"9f86d081884c7d659a2feaa0c55ad015:1764620000000"``.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 import struct
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -183,6 +186,14 @@ def _decode(view: memoryview) -> StreamRecord:
     )
 
 
+_NATIVE_LITTLE = sys.byteorder == "little"
+
+
+@functools.cache
+def _shape_struct(ndim: int) -> struct.Struct:
+    return struct.Struct(f"<{ndim}I")
+
+
 def _decode_tensors(view: memoryview, offset: int, count: int) -> tuple[dict[str, np.ndarray], int]:
     tensors: dict[str, np.ndarray] = {}
     for _ in range(count):
@@ -192,18 +203,18 @@ def _decode_tensors(view: memoryview, offset: int, count: int) -> tuple[dict[str
         offset += name_len
         code, ndim = _TENSOR_HEAD.unpack_from(view, offset)
         offset += _TENSOR_HEAD.size
-        shape = struct.unpack_from(f"<{ndim}I", view, offset)
+        shape = _shape_struct(ndim).unpack_from(view, offset)
         offset += 4 * ndim
         dtype = _DTYPES.get(code)
         if name in tensors:
             raise StateCodecError(f"tensor {name!r} appears twice")
         if dtype is None:
             raise StateCodecError(f"tensor {name!r} has unknown dtype code {code}")
-        size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        size = dtype.itemsize * math.prod(shape)
         if offset + size > len(view):
             raise StateCodecError(f"tensor {name!r} is truncated")
-        array = np.frombuffer(view[offset : offset + size], dtype=dtype).reshape(shape)
-        tensors[name] = array.astype(dtype.newbyteorder("="), copy=False)
+        array = np.frombuffer(view, dtype, size // dtype.itemsize, offset).reshape(shape)
+        tensors[name] = array if _NATIVE_LITTLE else array.astype(dtype.newbyteorder("="))
         offset += size
     return tensors, offset
 
