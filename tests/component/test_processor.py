@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
 from rnnstream.core.records import StateKey, StateWrite
 from rnnstream.errors import StateError
-from rnnstream.events import decode_dead_letter, decode_prediction
+from rnnstream.events import decode_dead_letter, decode_prediction, encode_event, event_key
+from rnnstream.events.chunk_event import ChunkEvent, pcm_data
 from rnnstream.state.memory import MemoryStateStore
 from rnnstream.state.store import WriteResult
 from rnnstream.worker.loaded_models import LoadedModels
@@ -101,3 +103,35 @@ async def test_bad_events_fail_alone() -> None:
     letter = decode_dead_letter(rec.dead_letters[0])
     assert letter.reason.value == "wrong_schema" and letter.source is not None and letter.source.offset == 9
     assert 'rnnstream_dead_letters_total{reason="wrong_schema"} 1.0' in generate_latest(reg).decode()
+
+
+def _pcm_raw(
+    stream: str, seq: int, samples: object, rate: int, *, model: str = "fsdd-digits-lstm", end: bool = False
+) -> RawEvent:
+    chunk = ChunkEvent(
+        stream_id=stream,
+        seq=seq,
+        model=model,
+        start=seq == 0,
+        end=end,
+        produced_at_ms=1,
+        pcm=pcm_data(samples, rate),
+    )  # type: ignore[arg-type]
+    return RawEvent(encode_event(chunk, 2), event_key(stream), "in", 0, seq)
+
+
+async def test_pcm_the_worker_cannot_serve_is_dead_lettered_before_any_work() -> None:
+    proc, rec, _ = make(MemoryStateStore())
+    tone = (np.sin(np.arange(4000) / 3) * 8000).astype(np.int16)
+    batch = [
+        _pcm_raw("odd-rate", 0, tone, 191_999),  # no short resampling ratio to 8 kHz
+        _pcm_raw("text-model", 0, tone, 8000, model="sms-spam-lstm"),  # a text model takes no audio
+        _pcm_raw("fine", 0, tone, 16000, end=True),
+    ]
+    await proc.process(batch)
+    letters = {d.stream_id: d for d in map(decode_dead_letter, rec.dead_letters)}
+    assert set(letters) == {"odd-rate", "text-model"}
+    assert all(d.reason == "bad_pcm" for d in letters.values())
+    assert "191999 Hz has no short ratio" in letters["odd-rate"].detail
+    [final] = [decode_prediction(p) for p in rec.predictions]
+    assert final.stream_id == "fine" and final.final

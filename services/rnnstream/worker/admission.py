@@ -4,6 +4,8 @@ tokens as vocabulary ids, or raw PCM for an audio model's front-end)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from rnnstream.core.pcm import PcmSamples
@@ -14,6 +16,11 @@ from rnnstream.events.models import DeadLetterReason
 from rnnstream.runtime.session import OnnxModel
 from rnnstream.worker.loaded_models import LoadedModels
 
+#: The largest up- or down-sampling factor (after reducing the ratio) the worker resamples with. Every standard
+#: rate has one of at most 441 to 8 kHz (44.1 kHz: 80/441); an odd rate such as 191,999 Hz would need a
+#: 3.8-million-tap filter (seconds of CPU and 30 MB to design), so it is refused instead.
+MAX_RESAMPLING_FACTOR = 1000
+
 
 def admit(event: ChunkEvent, models: LoadedModels) -> tuple[OnnxModel, AdmittedChunk]:
     """The model that serves ``event`` and the chunk in model form; ``EventError`` when it does not fit."""
@@ -23,6 +30,15 @@ def admit(event: ChunkEvent, models: LoadedModels) -> tuple[OnnxModel, AdmittedC
         if model.manifest.task != "audio" or model.manifest.features is None:
             raise EventError(DeadLetterReason.BAD_PCM, f"model {model.name!r} takes tokens, not audio")
         p = event.pcm
+        rate = model.manifest.features.sample_rate
+        g = math.gcd(p.sample_rate, rate)
+        if max(p.sample_rate // g, rate // g) > MAX_RESAMPLING_FACTOR:
+            raise EventError(
+                DeadLetterReason.BAD_PCM,
+                f"a sample rate of {p.sample_rate} Hz has no short ratio to the model's {rate} Hz "
+                f"({rate // g}/{p.sample_rate // g}; at most {MAX_RESAMPLING_FACTOR} either way): use a standard "
+                "rate such as 8000, 11025, 16000, 22050, 32000, 44100, 48000 or 96000 Hz",
+            )
         pcm = PcmSamples(p.samples, p.sample_rate, p.channels, p.encoding, p.segment == "vad")
         empty = np.zeros((0, model.manifest.features.n_mels), np.float32)
         chunk = AdmittedChunk(
