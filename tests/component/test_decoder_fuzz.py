@@ -1,6 +1,6 @@
 """Property-based: whatever bytes, key, event-shaped JSON or v2-shaped binary arrive, the worker's ``prepare``
 stage (decode → key check → admit → step → encoding of every key, prediction, dead letter and state record)
-never raises, and each record yields exactly one output: a prediction, or a dead letter with a documented
+never raises (PCM of any shape included, front-end and endpointer and all), and each record yields exactly one output: a prediction, or a dead letter with a documented
 reason that encodes. ``decode_event`` itself raises nothing but ``EventError`` on v2 input, and the dead
 letter of whatever it refuses keeps the value byte for byte.
 """
@@ -25,7 +25,9 @@ from rnnstream.events import (
     decode_prediction,
     encode_dead_letter,
 )
+from rnnstream.events.binary import HEADER, KIND_PCM, MAGIC, PCM_HEADER
 from rnnstream.events.models import DEFAULT_MAX_CHUNK_STEPS, DEFAULT_MAX_EVENT_BYTES
+from rnnstream.state.codec import decode_record
 from rnnstream.state.memory import MemoryStateStore
 from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
@@ -224,3 +226,69 @@ def test_v2_shaped_and_damaged_values_never_break_decode_or_prepare(
     if same_key:  # the key the value names, so more records get past the key check into admission
         key = value[40 : 40 + int.from_bytes(value[32:34], "little")] if len(value) >= 40 else key
     _prepare_one(key, value)
+
+
+pcm_events = st.fixed_dictionaries(
+    {
+        "rate": st.one_of(
+            st.sampled_from([8000, 11025, 16000, 22050, 44100, 48000, 96000, 192000]),
+            st.integers(min_value=1, max_value=400_000),
+        ),
+        "channels": st.integers(min_value=1, max_value=9),
+        "encoding": st.sampled_from(["s16le", "f32le"]),
+        "segment": st.sampled_from(["none", "vad"]),
+        "n": st.integers(min_value=0, max_value=3000),
+        "model": st.sampled_from([AUDIO, TEXT]),
+        "end": st.booleans(),
+        "special": st.sampled_from([None, np.nan, np.inf, 40.0]),
+    }
+)
+
+
+@FUZZ
+@given(pcm_events, st.integers(min_value=0, max_value=2**32 - 1))
+def test_pcm_events_of_any_shape_never_crash_prepare(e: dict[str, Any], seed: int) -> None:
+    """Any PCM event a producer can encode (odd rates, channel counts, lengths, NaN, loud floats, text models)
+    is served or dead-lettered with a documented reason; nothing raises; a new record round-trips the codec."""
+    rng = np.random.default_rng(seed)
+    samples = rng.standard_normal((e["n"], e["channels"])) * 0.3
+    if e["special"] is not None and e["n"]:
+        samples[rng.integers(e["n"]), 0] = e["special"]
+    sid = "pcm-fuzz"
+    if e["encoding"] == "s16le":
+        data = (
+            (np.clip(np.nan_to_num(samples, posinf=1.0, neginf=-1.0), -1, 1) * 32767).astype("<i2").tobytes()
+        )
+    else:
+        data = samples.astype("<f4").tobytes()
+    names = sid.encode() + e["model"].encode()
+    header = HEADER.pack(
+        MAGIC,
+        KIND_PCM,
+        0x01 | (0x02 if e["end"] else 0),
+        0,
+        0,
+        1,
+        e["n"],
+        e["channels"],
+        len(sid),
+        len(e["model"]),
+        0,
+        0,
+    )
+    pcm = PCM_HEADER.pack(e["rate"], 1 if e["encoding"] == "s16le" else 2, int(e["segment"] == "vad"), 0)
+    value = header + names + pcm + data
+    processor = BatchProcessor(
+        REGISTRY, MemoryStateStore(), _Sink(), WorkerMetrics(CollectorRegistry()), ProcessorConfig()
+    )
+    prepared = asyncio.run(processor.prepare([RawEvent(value, sid.encode(), "in", 0, 7)]))
+    letters = [decode_dead_letter(v) for _, v in prepared.dead_letter_records]
+    assert len(letters) <= 1
+    for letter in letters:
+        assert (
+            letter.reason in set(DeadLetterReason) and not prepared.prediction_records and not prepared.writes
+        )
+    for _, prediction in prepared.prediction_records:
+        assert decode_prediction(prediction).stream_id == sid
+    for write in prepared.writes:
+        assert write.encoded is not None and decode_record(write.encoded) == write.record
