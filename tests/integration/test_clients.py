@@ -318,6 +318,9 @@ def test_tail_json_stops_after_n_finals_and_filters(broker_bootstrap: str) -> No
     got = [decode_prediction(line.encode()) for line in everything.stdout.splitlines()]
     assert sorted((e.stream_id, e.seq) for e in got) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
     assert "not a prediction event" in everything.stderr
+    assert all(
+        '"utterance"' not in line for line in everything.stdout.splitlines()
+    )  # as the worker writes them
 
     finals_b = _cli(broker_bootstrap, *common, "--until-final", "1", "--final-only", "--stream-id", "b")
     assert [decode_prediction(x.encode()) for x in finals_b.stdout.splitlines()] == [events[3]]

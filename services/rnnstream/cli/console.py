@@ -25,7 +25,7 @@ from rnnstream.clients.consumer import PredictionReader, ReceivedPrediction
 from rnnstream.clients.producer import EventProducer, Idempotence
 from rnnstream.clients.publishing import publish_streams
 from rnnstream.clients.target import ModelTarget
-from rnnstream.events.codec import DEFAULT_WIRE_FORMAT, WireFormat
+from rnnstream.events.codec import DEFAULT_WIRE_FORMAT, WireFormat, encode_prediction
 from rnnstream.events.models import PredictionEvent
 
 #: Audio longer than this in total gets a progress bar (on a terminal); lines of text always do.
@@ -254,7 +254,7 @@ async def tail(
         async for received in reader:
             board.add(received)
             if mode == "json":
-                print(received.event.model_dump_json(), flush=True)
+                print(encode_prediction(received.event).decode("utf-8"), flush=True)  # as the worker wrote it
             elif live is not None:
                 if received.event.final and received.event.utterance is not None:
                     # an utterance's result stays on screen above the table, which shows only the latest
