@@ -135,8 +135,10 @@ def next_record(
     tensors: Mapping[str, np.ndarray],
     steps: int,
     now_ms: int,
+    frontend: Mapping[str, np.ndarray] = EMPTY_TENSORS,
 ) -> StreamRecord:
-    """The record to store after an accepted chunk of ``steps`` steps left the model in ``tensors``.
+    """The record to store after an accepted chunk of ``steps`` steps left the model in ``tensors`` (and a
+    PCM stream's front-end in ``frontend``).
 
     A final chunk yields a tombstone: the seq and counters, no tensors.
     """
@@ -155,4 +157,5 @@ def next_record(
         gaps=base.gaps + int(decision.gap),
         updated_at_ms=now_ms,
         tensors=EMPTY_TENSORS if decision.final else tensors,
+        frontend=EMPTY_TENSORS if decision.final else frontend,
     )

@@ -9,7 +9,6 @@ wave i+1 starts from.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -265,10 +264,8 @@ def _finish_pcm(
             state, last = model.zero_stream_state(), None
     if job.decision.final and not segmented and not predictions:
         return _refused(c, job.decision, "the stream ended before its first frame was complete"), None
-    new = next_record(job.decision, previous, state, steps, now_ms)
-    if not new.ended:
-        frontend = dict(job.frontend)
-        if last is not None:
-            frontend[LAST_SCORES] = np.asarray(last, np.float32)
-        new = dataclasses.replace(new, frontend=frontend)
+    frontend = dict(job.frontend)
+    if last is not None:
+        frontend[LAST_SCORES] = np.asarray(last, np.float32)
+    new = next_record(job.decision, previous, state, steps, now_ms, frontend)
     return ChunkOutcome(c, job.decision, None, new.steps_seen, tuple(predictions)), new

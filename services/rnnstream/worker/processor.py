@@ -36,7 +36,7 @@ from typing import Protocol
 
 from rnnstream.core.chunk_rule import GapPolicy, Outcome
 from rnnstream.core.records import StateKey, StateWrite, StreamRecord
-from rnnstream.core.step import AdmittedChunk, ChunkOutcome, StepResult, run_step
+from rnnstream.core.step import AdmittedChunk, ChunkOutcome, SegmentPrediction, StepResult, run_step
 from rnnstream.errors import EventError
 from rnnstream.events.codec import (
     check_key,
@@ -366,8 +366,14 @@ class BatchProcessor:
         accepted = duplicates = rejected = 0
         for o in outcomes:
             d, chunk = o.decision, o.chunk
-            if d.accepted and chunk.pcm is not None:
-                for p in o.predictions:
+            if d.accepted:
+                # a frames or tokens chunk has one prediction; a PCM chunk zero or more (segments)
+                if chunk.pcm is None:
+                    assert o.scores is not None
+                    items: Sequence[SegmentPrediction] = (SegmentPrediction(o.scores, d.final),)
+                else:
+                    items = o.predictions
+                for p in items:
                     value = encoder.encode(
                         stream_id=chunk.stream_id,
                         seq=chunk.seq,
@@ -383,23 +389,6 @@ class BatchProcessor:
                     stats.count += 1
                     stats.final += p.final
                     stats.produced_at_ms.append(chunk.produced_at_ms)
-                accepted += 1
-            elif d.accepted:
-                assert o.scores is not None
-                value = encoder.encode(
-                    stream_id=chunk.stream_id,
-                    seq=chunk.seq,
-                    scores=o.scores,
-                    steps_seen=o.steps_seen,
-                    final=d.final,
-                    gap=d.gap,
-                    produced_at_ms=chunk.produced_at_ms,
-                    predicted_at_ms=now,
-                )
-                predictions.append((event_key(chunk.stream_id), value))
-                stats.count += 1
-                stats.final += d.final
-                stats.produced_at_ms.append(chunk.produced_at_ms)
                 accepted += 1
             elif d.outcome is Outcome.DUPLICATE:
                 duplicates += 1
