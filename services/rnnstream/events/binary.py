@@ -90,7 +90,7 @@ PCM_HEADER: Final = struct.Struct("<IBBH")
 #: The encoding and segment codes of :data:`PCM_HEADER`, and back.
 PCM_ENCODINGS: Final[dict[int, PcmEncoding]] = {1: "s16le", 2: "f32le"}
 PCM_SEGMENTS: Final[dict[int, PcmSegment]] = {0: "none", 1: "vad"}
-_PCM_ENCODING_CODES: Final = {name: code for code, name in PCM_ENCODINGS.items()}
+PCM_ENCODING_CODES: Final[dict[str, int]] = {name: code for code, name in PCM_ENCODINGS.items()}
 _PCM_SEGMENT_CODES: Final = {name: code for code, name in PCM_SEGMENTS.items()}
 #: The longest stream id, model name or model version, in characters (v1's bound).
 MAX_NAME_CHARS: Final = 256
@@ -262,30 +262,22 @@ def decode_binary_event(
     model_version = _text(raw, version_at, offset, "model_version") if flags & FLAG_MODEL_VERSION else None
     if seq < 0:
         raise EventError(DeadLetterReason.NEGATIVE_SEQ, f"seq must be >= 0, got {seq}")
+    frames: npt.NDArray[np.float32] | None = None
+    tokens: tuple[str, ...] | None = None
+    pcm: PcmData | None = None
     if kind == KIND_PCM:
-        return decoded_chunk_event(
-            stream_id,
-            seq,
-            model,
-            model_version,
-            bool(flags & FLAG_START),
-            bool(flags & FLAG_END),
-            produced_at_ms,
-            None,
-            None,
-            _pcm(raw, offset, steps, width, max_pcm_ms),
-        )
-    if not 0 < steps <= max_steps:
+        pcm = _pcm(raw, offset, steps, width, max_pcm_ms)
+    elif not 0 < steps <= max_steps:
         what = "frames" if kind == KIND_FRAMES else "tokens"
         if steps == 0:
             raise EventError(DeadLetterReason.EMPTY, f"the {what} payload holds no steps")
         raise EventError(
             DeadLetterReason.OVERSIZED, f"the {what} payload holds {steps} steps, more than {max_steps}"
         )
-    if kind == KIND_FRAMES:
-        frames, tokens = _frames(raw, offset, steps, width), None
+    elif kind == KIND_FRAMES:
+        frames = _frames(raw, offset, steps, width)
     else:
-        frames, tokens = None, _tokens(raw, offset, steps)
+        tokens = _tokens(raw, offset, steps)
     return decoded_chunk_event(
         stream_id,
         seq,
@@ -296,7 +288,7 @@ def decode_binary_event(
         produced_at_ms,
         frames,
         tokens,
-        None,
+        pcm,
     )
 
 
@@ -538,7 +530,7 @@ def encode_binary_event(
 def _pcm_parts(pcm: PcmData) -> tuple[int, int, list[bytes]]:
     if not isinstance(pcm, PcmData):
         raise ValueError(f"pcm must be a PcmData (see pcm_data), got {type(pcm).__name__}")
-    encoding = _PCM_ENCODING_CODES.get(pcm.encoding)
+    encoding = PCM_ENCODING_CODES.get(pcm.encoding)
     if encoding is None:
         raise ValueError(f"unknown PCM encoding {pcm.encoding!r} (s16le or f32le)")
     segment = _PCM_SEGMENT_CODES.get(pcm.segment)

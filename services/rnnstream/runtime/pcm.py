@@ -22,13 +22,13 @@ from rnnstream.core.endpointing import STATE_NAMES, EndpointConfig, check_state,
 from rnnstream.core.pcm import FedSegment, FrontEndOutput, PcmSamples
 from rnnstream.core.records import StreamRecord
 from rnnstream.core.step import AdmittedChunk, SegmentPrediction, run_step
+from rnnstream.events.binary import PCM_ENCODING_CODES, PCM_ENCODINGS
 from rnnstream.features.logmel import LogMelStream
 from rnnstream.repository.manifest import LogMelConfig
 from rnnstream.runtime.session import OnnxModel
 
-_FORMAT: Final = "pcm.format"  # int64 [sample_rate, channels, encoding, segment]
+_FORMAT: Final = "pcm.format"  # int64 [sample_rate, channels, encoding (the v2 wire's code), segment]
 _FE_PREFIX: Final = "fe."
-_ENCODINGS: Final = {"s16le": 1, "f32le": 2}
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ class PcmFrontEnd:
         self, pcm: PcmSamples, state: Mapping[str, np.ndarray] | None, *, end: bool
     ) -> FrontEndOutput:
         fmt = np.array(
-            [pcm.sample_rate, pcm.channels, _ENCODINGS.get(pcm.encoding, 0), int(pcm.segment)], np.int64
+            [pcm.sample_rate, pcm.channels, PCM_ENCODING_CODES.get(pcm.encoding, 0), int(pcm.segment)],
+            np.int64,
         )
         if state is None:
             stream = LogMelStream(self.cfg, pcm.sample_rate)
@@ -131,8 +132,7 @@ def _format_change(stored: np.ndarray | None, fmt: np.ndarray) -> str | None:
     for name, before, now in zip(names, stored.tolist(), fmt.tolist(), strict=True):
         if before != now:
             if name == "encoding":
-                codes = {v: k for k, v in _ENCODINGS.items()}
-                before, now = codes.get(before, before), codes.get(now, now)
+                before, now = PCM_ENCODINGS.get(before, before), PCM_ENCODINGS.get(now, now)
             return (
                 f"the stream's {name} is {before} but this chunk declares {now}; a stream keeps the format of "
                 "its first chunk (start a new stream, or send start=true, to change it)"
@@ -171,9 +171,9 @@ def stream_pcm(
     per batch, the record kept in memory: exactly what a worker publishes for that stream."""
     result = StreamedResult()
     items = list(packets)
+    width = model.manifest.features.n_mels if model.manifest.features is not None else 0
     for seq, pcm in enumerate(items):
         end = seq == len(items) - 1
-        width = model.manifest.features.n_mels if model.manifest.features is not None else 0
         chunk = AdmittedChunk(stream_id, seq, seq == 0, end, np.zeros((0, width), np.float32), 0, pcm)
         step = run_step(
             model, [chunk], {stream_id: result.record}, policy=GapPolicy.SKIP, now_ms=0, frontend=frontend
