@@ -15,6 +15,7 @@ Prints a table on stderr and JSON on stdout.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -27,8 +28,9 @@ from rnnstream.datasets import fsdd_split
 from rnnstream.features.audio import compute_features
 from rnnstream.features.continuous import (
     DetectedUtterance,
-    build_continuous,
+    EndpointScore,
     score_endpointing,
+    speaker_streams,
     utterances_of,
 )
 from rnnstream.runtime.pcm import EndpointSettings, PcmFrontEnd, packets_of, stream_pcm
@@ -90,36 +92,20 @@ def main(
     rules = EndpointSettings()
     frontend = PcmFrontEnd(cfg, rules)
     examples = fsdd_split(data, split)  # type: ignore[arg-type]
-    rng = np.random.default_rng(seed)
     detectors = ["energy", *(f"webrtc-{m}" for m in range(4))]
-    totals = {d: {"words": 0, "finals": 0, "matched": 0, "boundaries_ok": 0, "correct": 0} for d in detectors}
-    for speaker in sorted({e.speaker for e in examples}):
-        mine = [e for e in examples if e.speaker == speaker]
-        order = rng.permutation(len(mine))
-        rec = build_continuous(
-            [(mine[i].label, mine[i].path) for i in order], seed=int(rng.integers(2**31)), snr_db=snr_db
-        )
+    totals = {d: EndpointScore(0, 0, 0, 0, 0, 0.1) for d in detectors}
+    for speaker, rec in speaker_streams(examples, np.random.default_rng(seed), snr_db=snr_db):
         frames = compute_features(rec.samples, rec.sample_rate, cfg)
-        found: dict[str, list[DetectedUtterance]] = {}
-        packets = packets_of(rec.samples, 8000, [160] * (len(rec.samples) // 160 + 1), segment=True)
-        found["energy"] = utterances_of(stream_pcm(model, packets, frontend).predictions, model.labels)
+        packets = packets_of(rec.samples, 8000, itertools.repeat(160), segment=True)
+        found = {"energy": utterances_of(stream_pcm(model, packets, frontend).predictions, model.labels)}
         for mode in range(4):
             found[f"webrtc-{mode}"] = _webrtc_utterances(
                 webrtcvad.Vad(mode), rec.samples, frames, model, rules
             )
         for name, utterances in found.items():
-            score = score_endpointing(rec.words, utterances)
-            t = totals[name]
-            t["words"] += score.words
-            t["finals"] += score.utterances
-            t["matched"] += score.matched
-            t["boundaries_ok"] += score.boundaries_ok
-            t["correct"] += score.correct
+            totals[name] += score_endpointing(rec.words, utterances)
         print(f"  {speaker} done", file=sys.stderr, flush=True)
-    rows = {
-        name: {**t, "boundary_rate": t["boundaries_ok"] / t["words"], "accuracy": t["correct"] / t["words"]}
-        for name, t in totals.items()
-    }
+    rows = {name: t.figures() for name, t in totals.items()}
     print(f"{'detector':>10} {'finals':>7} {'found':>6} {'boundaries':>11} {'accuracy':>9}", file=sys.stderr)
     for name, r in rows.items():
         print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -14,6 +14,9 @@ from rich.table import Table
 
 from rnnstream.errors import InputError, RnnstreamError
 from rnnstream.repository.reader import DEFAULT_REPOSITORY, ModelRepository, resolve_model_folder
+
+if TYPE_CHECKING:
+    from rnnstream.datasets import Split
 
 err = Console(stderr=True)
 
@@ -157,12 +160,12 @@ def evaluate(
     if loso:
         _evaluate_loso(Path(model), data, as_json)
         return
-    if continuous:
-        _evaluate_continuous(model, data, split, seed, snr_db, as_json, repository)
-        return
     if split not in ("train", "test"):
         err.print("[red]error:[/red] --split is train or test")
         raise typer.Exit(2)
+    if continuous:
+        _evaluate_continuous(model, data, split, seed, snr_db, as_json, repository)  # type: ignore[arg-type]
+        return
     onnx_model = _load(model, repository)
     m = onnx_model.manifest
     try:
@@ -195,7 +198,7 @@ def evaluate(
 
 
 def _evaluate_continuous(
-    model: str, data: Path, split: str, seed: int, snr_db: float, as_json: bool, repository: Path
+    model: str, data: Path, split: Split, seed: int, snr_db: float, as_json: bool, repository: Path
 ) -> None:
     from rnnstream.features.continuous import continuous_report
 
@@ -211,24 +214,15 @@ def _evaluate_continuous(
     table = Table(
         "speaker", "words", "finals", "found", "boundaries ±100 ms", "accuracy", title="continuous streams"
     )
-    for speaker, row in report["speakers"].items():  # type: ignore[attr-defined]
+    rows = [*report["speakers"].items(), ("all", report)]  # type: ignore[attr-defined]
+    for name, row in rows:
         table.add_row(
-            speaker,
-            str(row["words"]),
-            str(row["finals"]),
-            str(row["matched"]),
+            name,
+            *(str(row[k]) for k in ("words", "finals", "matched")),
             f"{row['boundary_rate']:.3f}",
             f"{row['accuracy']:.3f}",
+            style="bold" if name == "all" else None,
         )
-    table.add_row(
-        "all",
-        str(report["words"]),
-        str(report["finals"]),
-        str(report["matched"]),
-        f"{report['boundary_rate']:.3f}",
-        f"{report['accuracy']:.3f}",
-        style="bold",
-    )
     console = Console()
     console.print(table)
     console.print(

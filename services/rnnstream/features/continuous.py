@@ -12,16 +12,22 @@ tail) to the noise power: one noise level for the whole stream, as in one call o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import librosa
 import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
 
+from rnnstream.datasets import AudioExample, Split, fsdd_split
 from rnnstream.errors import InputError
+
+if TYPE_CHECKING:
+    from rnnstream.runtime.pcm import EndpointSettings
 
 #: How far below its loudest frame a word's speech is taken to end (``librosa.effects.trim``).
 TRUTH_TOP_DB = 30.0
@@ -122,6 +128,31 @@ class EndpointScore:
     def accuracy(self) -> float:
         return self.correct / self.words if self.words else 0.0
 
+    def __add__(self, other: EndpointScore) -> EndpointScore:
+        """The score of two streams together (same tolerance)."""
+        if other.tolerance_s != self.tolerance_s:
+            raise ValueError("scores with different tolerances do not add up")
+        return EndpointScore(
+            self.words + other.words,
+            self.utterances + other.utterances,
+            self.matched + other.matched,
+            self.boundaries_ok + other.boundaries_ok,
+            self.correct + other.correct,
+            self.tolerance_s,
+        )
+
+    def figures(self) -> dict[str, float | int]:
+        """The counts (``finals``: the utterances cut) and the two rates, for reports."""
+        return {
+            "words": self.words,
+            "finals": self.utterances,
+            "matched": self.matched,
+            "boundaries_ok": self.boundaries_ok,
+            "correct": self.correct,
+            "boundary_rate": self.boundary_rate,
+            "accuracy": self.accuracy,
+        }
+
 
 def score_endpointing(
     words: Sequence[Word], utterances: Sequence[DetectedUtterance], *, tolerance_s: float = 0.1
@@ -145,6 +176,22 @@ def score_endpointing(
     return EndpointScore(len(words), len(utterances), matched, boundaries, correct, tolerance_s)
 
 
+def speaker_streams(
+    examples: Sequence[AudioExample],
+    rng: np.random.Generator,
+    *,
+    snr_db: float | None = 20.0,
+    words_per_speaker: int | None = None,
+) -> Iterator[tuple[str, ContinuousRecording]]:
+    """One continuous recording per speaker of ``examples`` (sorted by name): their words in an order drawn
+    from ``rng`` (at most ``words_per_speaker``), pauses and noise from a seed drawn from it too."""
+    for speaker in sorted({e.speaker for e in examples}):
+        mine = [e for e in examples if e.speaker == speaker]
+        order = rng.permutation(len(mine))[:words_per_speaker]
+        words = [(mine[i].label, mine[i].path) for i in order]
+        yield speaker, build_continuous(words, seed=int(rng.integers(2**31)), snr_db=snr_db)
+
+
 def utterances_of(predictions: Sequence[object], labels: Sequence[str]) -> list[DetectedUtterance]:
     """The finals among ``StreamedPrediction``-like predictions (``final``, ``utterance``, ``scores``), as
     detected utterances."""
@@ -166,16 +213,16 @@ def continuous_report(
     packet_ms: int = 20,
     tolerance_s: float = 0.1,
     progress: bool = False,
-    endpointing: object | None = None,
-    split: str = "test",
+    endpointing: EndpointSettings | None = None,
+    split: Split = "test",
     words_per_speaker: int | None = None,
 ) -> dict[str, object]:
     """The endpointing figures on an FSDD split (official; ``test`` by default): one continuous stream per
-    speaker (their digits of that split in random order, at most ``words_per_speaker``, 0.3-2 s of silence between, white noise at ``snr_db``), streamed as PCM
-    packets of ``packet_ms`` through the worker's own step with ``segment: vad``. Per speaker and overall:
-    finals, words found, boundaries within ``tolerance_s``, per-utterance accuracy; beside them the model's
-    accuracy on the same recordings one at a time (the official test accuracy)."""
-    from rnnstream.datasets import fsdd_split
+    speaker (:func:`speaker_streams`: their digits of that split in random order, at most
+    ``words_per_speaker``, 0.3-2 s of silence between, white noise at ``snr_db``), streamed as PCM packets of
+    ``packet_ms`` through the worker's own step with ``segment: vad``. Per speaker and overall: finals, words
+    found, boundaries within ``tolerance_s``, per-utterance accuracy; beside them the model's accuracy on the
+    same recordings one at a time (on the test split, the official test accuracy)."""
     from rnnstream.runtime.pcm import PcmFrontEnd, packets_of, stream_pcm
     from rnnstream.runtime.scoring import score_items
     from rnnstream.runtime.session import OnnxModel
@@ -184,43 +231,26 @@ def continuous_report(
     cfg = model.manifest.features
     if cfg is None:
         raise InputError(f"{model.name} is not an audio model")
-    frontend = PcmFrontEnd(cfg, endpointing)  # type: ignore[arg-type]
-    test = fsdd_split(data, split)  # type: ignore[arg-type]
-    truth, predicted, _ = score_items(model, [(e.path, e.label) for e in test], progress=False)
+    frontend = PcmFrontEnd(cfg, endpointing)
+    examples = fsdd_split(data, split)
+    truth, predicted, _ = score_items(model, [(e.path, e.label) for e in examples], progress=False)
     isolated = float(np.mean(np.asarray(truth) == np.asarray(predicted)))
-    speakers = sorted({e.speaker for e in test})
-    rng = np.random.default_rng(seed)
     rows: dict[str, dict[str, object]] = {}
-    totals = {"words": 0, "finals": 0, "matched": 0, "boundaries_ok": 0, "correct": 0}
+    total = EndpointScore(0, 0, 0, 0, 0, tolerance_s)
     packet = cfg.sample_rate * packet_ms // 1000
-    for speaker in speakers:
-        mine = [e for e in test if e.speaker == speaker]
-        order = rng.permutation(len(mine))[:words_per_speaker]
-        rec = build_continuous(
-            [(mine[i].label, mine[i].path) for i in order], seed=int(rng.integers(2**31)), snr_db=snr_db
-        )
-        packets = packets_of(
-            rec.samples, rec.sample_rate, [packet] * (len(rec.samples) // packet + 1), segment=True
-        )
+    streams = speaker_streams(
+        examples, np.random.default_rng(seed), snr_db=snr_db, words_per_speaker=words_per_speaker
+    )
+    for speaker, rec in streams:
+        packets = packets_of(rec.samples, rec.sample_rate, itertools.repeat(packet), segment=True)
         streamed = stream_pcm(model, packets, frontend, stream_id=f"continuous-{speaker}")
         score = score_endpointing(
             rec.words, utterances_of(streamed.predictions, model.labels), tolerance_s=tolerance_s
         )
-        rows[speaker] = {
-            "words": score.words,
-            "finals": score.utterances,
-            "matched": score.matched,
-            "boundaries_ok": score.boundaries_ok,
-            "correct": score.correct,
-            "boundary_rate": score.boundary_rate,
-            "accuracy": score.accuracy,
-            "duration_s": rec.duration_s,
-        }
-        for k in totals:
-            totals[k] += int(rows[speaker][k if k != "finals" else "finals"])  # type: ignore[call-overload]
+        rows[speaker] = {**score.figures(), "duration_s": rec.duration_s}
+        total += score
         if progress:
             print(f"  {speaker}: {score.utterances} finals for {score.words} words", flush=True)
-    words = totals["words"]
     return {
         "model": model.name,
         "version": model.version,
@@ -229,8 +259,6 @@ def continuous_report(
         "packet_ms": packet_ms,
         "tolerance_s": tolerance_s,
         "speakers": rows,
-        **totals,
-        "boundary_rate": totals["boundaries_ok"] / words if words else 0.0,
-        "accuracy": totals["correct"] / words if words else 0.0,
+        **total.figures(),
         "isolated_accuracy": isolated,
     }
