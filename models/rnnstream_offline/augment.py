@@ -5,7 +5,12 @@ together, as when a recording is played faster or slower; scipy's polyphase resa
 power with the serving side's own STFT and mel filters. Each time a batch is drawn, every example gets a
 random speed variant and, independently:
 
-- gain: the power times ``10^(g/10)``, ``g`` uniform in ``±gain_db`` (a quieter or louder microphone);
+- gain: the power times ``10^(g/10)``, ``g`` uniform in ``±gain_db`` (a quieter or louder microphone; the
+  six FSDD voices are recorded 21 dB apart, so the default range is wide);
+- channel: a random smooth equaliser, ``±tilt_db`` of tilt across the mel bands plus a bend of half that
+  (another microphone's frequency response);
+- DC offset: the mel power of a constant of up to ``dc_offset`` times the recording's RMS (one FSDD voice is
+  recorded with a DC offset of 0.16 RMS, which shows up in the lowest mel band);
 - additive noise at a random SNR: white Gaussian noise of variance ``P / 10^(snr/10)`` (``P`` the
   recording's mean sample power) with a random spectral tilt, added in the power domain (its expected
   periodogram, with the exponential spread of a real one; the signal-noise cross term, zero on average, is
@@ -39,7 +44,11 @@ class AudioAugmentConfig:
     """What the training batches are varied by (see the module docstring)."""
 
     speeds: tuple[float, ...] = (0.9, 0.95, 1.0, 1.05, 1.1)
-    gain_db: float = 6.0
+    gain_db: float = 20.0
+    tilt_db: float = 6.0
+    tilt_prob: float = 0.8
+    dc_offset: float = 0.3
+    dc_prob: float = 0.5
     noise_prob: float = 0.5
     snr_db: tuple[float, float] = (10.0, 40.0)
     pad_frames: int = 10
@@ -51,6 +60,16 @@ class AudioAugmentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def preset(cls, name: str) -> AudioAugmentConfig:
+        """A named recipe: ``v3`` (the defaults; ``fsdd-digits-gru/1``) or ``v2`` (``fsdd-digits-lstm/2``:
+        gain ±6 dB, no equaliser, no DC offset)."""
+        if name == "v3":
+            return cls()
+        if name == "v2":
+            return cls(gain_db=6.0, tilt_db=0.0, tilt_prob=0.0, dc_offset=0.0, dc_prob=0.0)
+        raise ValueError(f"unknown augmentation preset {name!r} (v2 or v3)")
 
 
 def speed_perturb(samples: NDArray[np.float64], speed: float) -> NDArray[np.float64]:
@@ -90,6 +109,9 @@ class AugmentedAudio:
         window = librosa.filters.get_window(features.window, features.win_length, fftbins=True)
         # Expected mel power of unit-variance white noise, per (mel band, FFT bin).
         self._noise_basis = (np.sum(window**2) * mel_basis(features)).T.astype(np.float32)  # [bins, n_mels]
+        # Mel power per frame of a constant signal of value 1 (what a DC offset adds), [n_mels].
+        self._dc_power = mel_power(np.ones(features.n_fft * 4), features).T.mean(0).astype(np.float32)
+        self._bands = np.linspace(-1.0, 1.0, features.n_mels, dtype=np.float32)
         self._clean = cfg.speeds.index(1.0) if 1.0 in cfg.speeds else 0
 
     def __len__(self) -> int:
@@ -122,9 +144,16 @@ class AugmentedAudio:
                 quiet * rng.exponential(1.0, (n, power.shape[1])).astype(np.float32) for n in (before, after)
             ]
             power = np.concatenate([pads[0], power, pads[1]])
+        if cfg.dc_prob > 0 and rng.uniform() < cfg.dc_prob:  # (no draw when off: v2 draws stay as they were)
+            offset_power = v.sample_power * gain * rng.uniform(0.0, cfg.dc_offset) ** 2
+            power = power + np.float32(offset_power) * self._dc_power
         if rng.uniform() < cfg.noise_prob:
             variance = v.sample_power * gain / 10 ** (rng.uniform(*cfg.snr_db) / 10)
             power = power + np.float32(variance) * self._noise(len(power), rng)
+        if cfg.tilt_prob > 0 and rng.uniform() < cfg.tilt_prob:
+            k = self._bands
+            curve = rng.uniform(-1.0, 1.0) * k + rng.uniform(-0.5, 0.5) * (k**2 - np.float32(1 / 3))
+            power = power * (10 ** (np.float32(cfg.tilt_db / 10) * curve)).astype(np.float32)
         x = np.log(power + floor).astype(np.float32)
         for _ in range(cfg.time_masks):
             width = int(rng.integers(0, cfg.time_mask_frames + 1))

@@ -17,7 +17,7 @@ AUDIO_LIMITS = [
     "of the ten labels.",
     "Trained on six speakers (FSDD v1.0.10), all recorded at 8 kHz; the official test split has "
     "the same six speakers, so its accuracy overstates accuracy on a new voice: see speaker_independent.",
-    "Augmentation (noise, gain, speed) widens what it tolerates, but it was not tested on real noisy, "
+    "Augmentation (noise, gain, equaliser, speed) widens what it tolerates, but it was not tested on real noisy, "
     "far-field, telephone or child speech.",
     "The label is read after the last frame of the word; scores before the word ends are partial.",
 ]
@@ -55,12 +55,32 @@ def build_card(
     net = ck["network"]
     audio = net["task"] == "audio"
     recipe = f"{net['cell'].upper()} {net['layers']}x{net['hidden']}, {training['epochs']} epochs, seed {training['seed']}"
+    ensemble = report.get("ensemble")
+    if ensemble:
+        k, h = ensemble["members"], ensemble["member_hidden"]
+        recipe = (
+            f"ensemble of {k} {net['cell'].upper()} {net['layers']}x{h} (seeds {training['seed']}-"
+            f"{training['seed'] + k - 1}, {training['epochs']} epochs each), merged into one "
+            f"{net['cell'].upper()} {net['layers']}x{net['hidden']} with block-diagonal weights that averages "
+            "their logits"
+        )
     if audio:
-        recipe += f", input normalisation {net.get('norm', 'global')}"
+        norm = net.get("norm", "global")
+        recipe += f", input normalisation {norm}"
+        if norm == "cepstral":
+            recipe += f" (cepstral coefficients 1-{net.get('cepstra', 13)} of each log-mel frame)"
         if net.get("pool", "none") == "mean":
             recipe += ", head on the last output and the running mean of the outputs"
-        if report.get("augment"):
-            recipe += ", augmented (speed 0.9-1.1, gain, noise at random SNR, time shift, SpecAugment masks)"
+        aug = report.get("augment")
+        if aug:
+            speeds = aug.get("speeds") or [1.0]
+            parts = [f"speed {min(speeds):g}-{max(speeds):g}", f"gain ±{aug.get('gain_db', 6.0):g} dB"]
+            if aug.get("tilt_prob", 0.0) > 0 and aug.get("tilt_db", 0.0) > 0:
+                parts.append(f"equaliser ±{aug['tilt_db']:g} dB")
+            if aug.get("dc_prob", 0.0) > 0 and aug.get("dc_offset", 0.0) > 0:
+                parts.append(f"DC offset up to {aug['dc_offset']:g} RMS")
+            parts += ["noise at random SNR", "time shift", "SpecAugment masks"]
+            recipe += f", augmented ({', '.join(parts)})"
     else:
         buckets = ck.get("hash_buckets")
         recipe += f", embedding {net['embed_dim']}, vocabulary of {net['vocab_size']} ids"

@@ -45,17 +45,39 @@ def train(
     augment: Annotated[
         bool,
         typer.Option(
-            help="Audio: augment training batches (speed perturbation, gain, noise at random SNR, time shift, "
-            "SpecAugment masks; rnnstream_offline.augment)."
+            help="Audio: augment training batches (speed perturbation, gain, equaliser, DC offset, noise at "
+            "random SNR, time shift, SpecAugment masks; rnnstream_offline.augment)."
         ),
     ] = False,
+    augment_preset: Annotated[
+        str,
+        typer.Option(
+            help="With --augment: v3 (gain ±20 dB, random equaliser and DC offset; fsdd-digits-lstm/3) or v2 "
+            "(gain ±6 dB only; fsdd-digits-lstm/2)."
+        ),
+    ] = "v3",
+    ensemble: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Audio: train this many networks (seeds SEED, SEED+1, ...) and publish them merged into one "
+            "network that averages their logits (K x --hidden units, block-diagonal weights; it streams like "
+            "any other).",
+        ),
+    ] = 1,
     norm: Annotated[
         str,
         typer.Option(
-            help="Audio input normalisation in the graph: global (training mean/std) or running (also the "
+            help="Audio input normalisation in the graph: global (training mean/std), frame (each frame's "
+            "own mean over the bands first: gain-invariant, no state), cepstral (cepstral coefficients "
+            "1..--cepstra of each frame, as in MFCCs: gain-invariant, no state) or running (also the "
             "stream's own running mean, carried as state)."
         ),
     ] = "global",
+    cepstra: Annotated[
+        int,
+        typer.Option(min=1, help="With --norm cepstral: how many cepstral coefficients the network reads."),
+    ] = 13,
     pool: Annotated[
         str,
         typer.Option(
@@ -74,6 +96,9 @@ def train(
     token_dropout: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="Text: share of known tokens shown as unseen while training."),
+    ] = 0.0,
+    label_smoothing: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Label smoothing of the training loss (0: none).")
     ] = 0.0,
     spam_weight: Annotated[
         float, typer.Option(min=0.0, help="Text: loss weight of the spam class (ham is 1).")
@@ -118,8 +143,10 @@ def train(
         raise typer.BadParameter("cell must be rnn, gru or lstm", param_hint="--cell")
     if pool not in ("none", "mean"):
         raise typer.BadParameter("pool must be none or mean", param_hint="--pool")
-    if norm not in ("global", "running"):
-        raise typer.BadParameter("norm must be global or running", param_hint="--norm")
+    if norm not in ("global", "running", "frame", "cepstral"):
+        raise typer.BadParameter("norm must be global, frame, cepstral or running", param_hint="--norm")
+    if augment_preset not in ("v2", "v3"):
+        raise typer.BadParameter("augment preset must be v2 or v3", param_hint="--augment-preset")
     task: Literal["audio", "text"] = detect(data)
     if loso and task != "audio":
         raise typer.BadParameter("leave-one-speaker-out is for FSDD (audio)", param_hint="--loso")
@@ -130,6 +157,7 @@ def train(
         lr=lr,
         seed=seed,
         class_weights=(1.0, spam_weight) if task == "text" and spam_weight != 1.0 else None,
+        label_smoothing=label_smoothing,
     )
     req = TrainRequest(
         task=task,
@@ -142,8 +170,10 @@ def train(
         train=cfg,
         threads=threads,
         norm=norm,  # type: ignore[arg-type]
+        cepstra=cepstra,
+        ensemble=ensemble,
         pool=pool,  # type: ignore[arg-type]
-        augment=AudioAugmentConfig() if augment and task == "audio" else None,
+        augment=AudioAugmentConfig.preset(augment_preset) if augment and task == "audio" else None,
         hash_buckets=hash_buckets if task == "text" else None,
         token_dropout=token_dropout if task == "text" else 0.0,
     )

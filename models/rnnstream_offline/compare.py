@@ -37,7 +37,7 @@ AUDIO = TrainRequest(
     name="cmp-audio",
     hidden=128,
     dropout=0.2,
-    augment=AudioAugmentConfig(),
+    augment=AudioAugmentConfig.preset("v2"),
     train=TrainConfig(epochs=10, lr=3e-3),
 )
 TEXT = TrainRequest(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -27,8 +29,14 @@ class NetworkConfig:
     vocab_size: int = 0  # text
     embed_dim: int = 64  # text
     # audio: "global" subtracts the training mean; "running" also subtracts the stream's own running mean so
-    # far (shrunk towards zero by ``norm_prior_frames`` frames), carried as an extra state tensor ``norm``.
-    norm: Literal["global", "running"] = "global"
+    # far (shrunk towards zero by ``norm_prior_frames`` frames), carried as an extra state tensor ``norm``;
+    # "frame" first subtracts each frame's own mean over the mel bands (the frame's log level), so the input
+    # does not change with the microphone's gain, and needs no state; "cepstral" first takes cepstral
+    # coefficients 1..``cepstra`` of each frame (the DCT-II of the log-mel frame, as in MFCCs, without c0, the
+    # frame's level): gain-invariant too, and the fine structure of the spectrum (the voice's pitch
+    # harmonics) is left out. Neither needs state.
+    norm: Literal["global", "running", "frame", "cepstral"] = "global"
+    cepstra: int = 13
     norm_prior_frames: float = 10.0
     # "mean": the head also reads the running mean of the top layer's outputs so far (carried as an extra
     # state tensor ``pool``), not only the last output.
@@ -53,14 +61,24 @@ class RecurrentClassifier(nn.Module):
             in_size = cfg.embed_dim
         else:
             self.embedding = None
-            in_size = cfg.n_mels
-        self.register_buffer("feature_mean", torch.zeros(cfg.n_mels))
-        self.register_buffer("feature_inv_std", torch.ones(cfg.n_mels))
+            in_size = self.feature_width
+        if cfg.task == "audio" and cfg.norm == "cepstral":
+            if not 1 <= cfg.cepstra < cfg.n_mels:
+                raise ValueError(f"cepstra must be between 1 and {cfg.n_mels - 1}")
+            self.register_buffer("cepstral_basis", torch.from_numpy(cepstral_basis(cfg.n_mels, cfg.cepstra)))
+        width = self.feature_width if cfg.task == "audio" else cfg.n_mels
+        self.register_buffer("feature_mean", torch.zeros(width))
+        self.register_buffer("feature_inv_std", torch.ones(width))
         self.rnn = _CELLS[cfg.cell](
             in_size, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden * (2 if cfg.pool == "mean" else 1), cfg.classes)
+
+    @property
+    def feature_width(self) -> int:
+        """Audio: the width of the per-frame input the global statistics apply to."""
+        return self.cfg.cepstra if self.cfg.norm == "cepstral" else self.cfg.n_mels
 
     def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per-mel-bin statistics of the training frames (audio); baked into the exported graph."""
@@ -81,6 +99,10 @@ class RecurrentClassifier(nn.Module):
         ONNX graph masks them when it computes the state it returns)."""
         if self.embedding is not None:
             return self.embedding(x), None
+        if self.cfg.norm == "frame":
+            x = x - x.mean(dim=-1, keepdim=True)
+        elif self.cfg.norm == "cepstral":
+            x = x @ self.cepstral_basis
         centred = x - self.feature_mean
         if not self.running_norm:
             return centred * self.feature_inv_std, None
@@ -149,6 +171,30 @@ class RecurrentClassifier(nn.Module):
         return self.head(out), new_state
 
 
+def cepstral_basis(n_mels: int, cepstra: int) -> NDArray[np.float32]:
+    """``[n_mels, cepstra]``: a log-mel frame times this is its orthonormal DCT-II, coefficients 1..cepstra
+    (``scipy.fft.dct(frame, norm="ortho")[1 : cepstra + 1]``)."""
+    n = np.arange(n_mels)[:, None]
+    k = np.arange(1, cepstra + 1)[None, :]
+    out: NDArray[np.float32] = (
+        np.sqrt(2.0 / n_mels) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_mels))
+    ).astype(np.float32)
+    return out
+
+
+def frame_inputs(frames: NDArray[np.float32], cfg: NetworkConfig) -> NDArray[np.float32]:
+    """Log-mel frames ``[..., n_mels]`` as the network sees them before the global statistics (what those
+    statistics are computed on): each frame minus its mean over the bands (``norm="frame"``), its cepstral
+    coefficients (``"cepstral"``), else the frames."""
+    if cfg.norm == "frame":
+        out: NDArray[np.float32] = frames - frames.mean(axis=-1, keepdims=True)
+        return out
+    if cfg.norm == "cepstral":
+        cep: NDArray[np.float32] = frames @ cepstral_basis(cfg.n_mels, cfg.cepstra)
+        return cep
+    return frames
+
+
 def running_mean(x: torch.Tensor, state: torch.Tensor, prior: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Running mean over time of ``x`` [batch, time, width] continuing ``state`` [1, batch, width + 1] (the
     mean so far, then the steps seen), shrunk towards zero by ``prior`` steps: the mean after each step and
@@ -158,3 +204,48 @@ def running_mean(x: torch.Tensor, state: torch.Tensor, prior: float) -> tuple[to
     running = (mean0 * (prior + seen0) + torch.cumsum(x, dim=1)) / (prior + seen0 + steps)
     new = torch.cat([running[:, -1], (seen0 + x.shape[1])[:, 0]], dim=1)[None]
     return running, new
+
+
+@torch.no_grad()
+def merge_ensemble(members: list[RecurrentClassifier]) -> RecurrentClassifier:
+    """One network whose logits are the mean of ``members``' logits, for any prefix: a cell of K times the
+    hidden size with block-diagonal recurrent weights (and, above the first layer, block-diagonal input
+    weights), so the K members run side by side without reading each other's state, and a head that averages
+    their heads. It exports and streams like any other network (one ``h`` of K x hidden per layer, ``c`` for
+    LSTM). Members must share the task, cell, depth, input normalisation and its statistics (same training
+    data); mean pooling is not supported."""
+    first = members[0]
+    cfg, k = first.cfg, len(members)
+    if any(m.cfg != cfg for m in members) or cfg.pool != "none" or cfg.task != "audio":
+        raise ValueError("ensemble members must be audio networks of one shape, without pooling")
+    for m in members[1:]:
+        for name in ("feature_mean", "feature_inv_std"):
+            if not torch.equal(getattr(m, name), getattr(first, name)):
+                raise ValueError("ensemble members must share their input normalisation")
+    h = cfg.hidden
+    merged = RecurrentClassifier(replace(cfg, hidden=k * h))
+    gates = merged.rnn.weight_hh_l0.shape[0] // (k * h)
+    target = dict(merged.named_parameters())
+
+    def rows(g: int, i: int) -> slice:  # member i's rows of gate g, in the merged gate-major layout
+        return slice(g * k * h + i * h, g * k * h + (i + 1) * h)
+
+    for layer in range(cfg.layers):
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            out = target[f"rnn.{kind}_l{layer}"]
+            out.zero_()
+            for i, m in enumerate(members):
+                src = getattr(m.rnn, f"{kind}_l{layer}")
+                for g in range(gates):
+                    part = src[g * h : (g + 1) * h]
+                    if kind.startswith("bias"):
+                        out[rows(g, i)] = part
+                    elif kind == "weight_ih" and layer == 0:
+                        out[rows(g, i)] = part  # every member reads the whole input
+                    else:
+                        out[rows(g, i), i * h : (i + 1) * h] = part  # only its own hidden units
+    merged.head.weight.copy_(torch.cat([m.head.weight for m in members], dim=1) / k)
+    merged.head.bias.copy_(torch.stack([m.head.bias for m in members]).mean(0))
+    for name, buf in first.named_buffers():
+        getattr(merged, name).copy_(buf)
+    return merged.eval()

@@ -51,7 +51,19 @@ def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
         seq_input = "emb"
     else:
         x_in = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", cfg.n_mels])
-        nodes.append(helper.make_node("Sub", ["x", const("feature_mean", sd["feature_mean"])], ["centred"]))
+        x_feat = "x"
+        if cfg.norm == "frame":  # each frame minus its own mean over the bands
+            nodes.append(helper.make_node("ReduceMean", ["x"], ["frame_level"], axes=[2], keepdims=1))
+            nodes.append(helper.make_node("Sub", ["x", "frame_level"], ["x_frame"]))
+            x_feat = "x_frame"
+        elif cfg.norm == "cepstral":  # cepstral coefficients 1..K of each frame
+            nodes.append(
+                helper.make_node("MatMul", ["x", const("cepstral_basis", sd["cepstral_basis"])], ["x_cep"])
+            )
+            x_feat = "x_cep"
+        nodes.append(
+            helper.make_node("Sub", [x_feat, const("feature_mean", sd["feature_mean"])], ["centred"])
+        )
         if model.running_norm:
             nodes.extend(
                 _running_mean_nodes("rn_", "centred", "norm", cfg.n_mels, cfg.norm_prior_frames, const)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from rnnstream.datasets import FSDD_LABELS, SMS_LABELS, fsdd_speaker_split, fsdd_split
 from rnnstream.evaluation import classification_metrics
@@ -18,10 +19,10 @@ from rnnstream.repository.manifest import LogMelConfig, TextConfig
 from rnnstream_offline.augment import AudioAugmentConfig, AugmentedAudio
 from rnnstream_offline.cards import build_card, load_loso_report
 from rnnstream_offline.data import prepare_audio_examples, prepare_text, token_dropout
-from rnnstream_offline.networks import Cell, NetworkConfig, RecurrentClassifier
+from rnnstream_offline.networks import Cell, NetworkConfig, RecurrentClassifier, frame_inputs, merge_ensemble
 from rnnstream_offline.onnx_graph import build_onnx
 from rnnstream_offline.publish import publish
-from rnnstream_offline.training import Augment, TrainConfig, fit, predict_labels
+from rnnstream_offline.training import Augment, History, TrainConfig, fit, predict_labels
 from rnnstream_offline.verify import verify_export
 
 CHECKPOINT_FORMAT = "rnnstream-checkpoint-v1"
@@ -46,13 +47,16 @@ class TrainRequest:
     dropout: float = 0.2
     train: TrainConfig = field(default_factory=TrainConfig)
     threads: int = 2
-    norm: Literal["global", "running"] = "global"  # audio: input normalisation (see NetworkConfig)
+    norm: Literal["global", "running", "frame", "cepstral"] = "global"  # audio: input (see NetworkConfig)
+    cepstra: int = 13  # audio, norm="cepstral": cepstral coefficients 1..cepstra
     pool: Literal["none", "mean"] = "none"  # the head also reads the running mean of the outputs
     augment: AudioAugmentConfig | None = None  # audio: training-time augmentation (None: as recorded)
     held_out_speaker: str | None = None  # audio: a leave-one-speaker-out fold instead of the official split
     hash_buckets: int | None = None  # text: vocabulary v2 with shape classes and this many hash buckets
     token_dropout: float = 0.0  # text: share of known tokens replaced by their fallback id while training
     embed_dim: int = 64  # text
+    # audio: train this many members (seeds seed, seed+1, ...) and merge them into one network
+    ensemble: int = 1
 
 
 def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path:
@@ -87,6 +91,7 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
             dropout=req.dropout,
             n_mels=features.n_mels,
             norm=req.norm,
+            cepstra=req.cepstra,
             pool=req.pool,
         )
     else:
@@ -106,15 +111,32 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
         )
         if req.token_dropout > 0:
             augment = token_dropout(train, req.token_dropout)
-    torch.manual_seed(req.train.seed)
-    model = RecurrentClassifier(net)
+    if req.ensemble > 1 and req.task != "audio":
+        raise ValueError("ensembles are for audio networks")
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None
     if features is not None:
         frames = np.concatenate(train.x)
-        mean = frames.mean(0)
-        model.set_normalisation(torch.from_numpy(mean), torch.from_numpy(frames.std(0)))
-        if req.augment is not None:
-            augment = AugmentedAudio([e.path for e in train_ex], features, req.augment, fill=mean).draw
-    history = fit(model, train.x, train.y, test.x, test.y, req.train, progress, augment=augment)
+        inputs = frame_inputs(frames, net)
+        stats = torch.from_numpy(inputs.mean(0)), torch.from_numpy(inputs.std(0))
+        if req.augment is not None:  # masked cells get the training mean of the log-mel frames
+            fill = frames.mean(0)
+            augment = AugmentedAudio([e.path for e in train_ex], features, req.augment, fill=fill).draw
+    members, history = [], History()
+    for i in range(req.ensemble):  # member i: seed + i (the only member of a plain run: seed)
+        seed = req.train.seed + i
+        if progress and req.ensemble > 1:
+            tqdm.write(f"ensemble member {i + 1}/{req.ensemble} (seed {seed})")
+        torch.manual_seed(seed)
+        member = RecurrentClassifier(net)
+        if stats is not None:
+            member.set_normalisation(*stats)
+        run = fit(member, train.x, train.y, test.x, test.y, replace(req.train, seed=seed), progress, augment)
+        members.append(member)
+        history.duration_s += run.duration_s
+        history.epochs += [{**e, "member": i} for e in run.epochs] if req.ensemble > 1 else run.epochs
+    model = merge_ensemble(members) if len(members) > 1 else members[0]
+    if len(members) > 1:
+        net = model.cfg
     predicted = predict_labels(model, test.x)
     metrics = classification_metrics(test.y, predicted, labels, positive)
     training_info = {
@@ -139,6 +161,7 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
         "network": net.to_dict(),
         "train": asdict(req.train),
         "augment": req.augment.to_dict() if req.augment else None,
+        "ensemble": {"members": req.ensemble, "member_hidden": req.hidden} if req.ensemble > 1 else None,
         "history": history.epochs,
         "test": metrics,
         "training": training_info,

@@ -27,6 +27,7 @@ class TrainConfig:
     seed: int = 0
     feature_noise: float = 0.0  # std of Gaussian noise added to normalised audio features while training
     class_weights: tuple[float, ...] | None = None  # loss weight per class (None: all 1)
+    label_smoothing: float = 0.0  # share of each target's probability spread over the other classes
 
 
 # Draws the training inputs of a batch (augmented audio, token dropout): indices, rng -> sequences.
@@ -93,7 +94,7 @@ def fit(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
     )
     weights = torch.tensor(cfg.class_weights, dtype=torch.float32) if cfg.class_weights else None
-    loss_fn = nn.CrossEntropyLoss(weight=weights)
+    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
     y_all = torch.tensor(train_y, dtype=torch.int64)
     hist = History()
     started = time.perf_counter()

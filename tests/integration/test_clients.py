@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from rnnstream.cli.clients_cmd import produce_app, tail
 from rnnstream.clients import RnnstreamClient, iter_audio_chunks, resolve_target
+from rnnstream.clients.target import DEFAULT_AUDIO_MODEL
 from rnnstream.events import (
     ChunkEvent,
     InputEvent,
@@ -44,7 +45,7 @@ from tests.paths import FSDD, REPOSITORY
 
 pytestmark = pytest.mark.services
 
-AUDIO = resolve_target("fsdd-digits-lstm", REPOSITORY)
+AUDIO = resolve_target(DEFAULT_AUDIO_MODEL, REPOSITORY)  # what `produce audio` names by default
 CFG = AUDIO.log_mel
 LIMITS = {"max_bytes": 1_000_000, "max_steps": 2000}
 
@@ -142,7 +143,7 @@ def test_audio_files_become_ordered_chunk_streams_with_the_reference_features(
         events = streams[line["stream_id"]]
         assert line["stream_id"].startswith(path.stem + "-")
         _check_stream(events)
-        assert {(e.model, e.model_version) for e in events} == {("fsdd-digits-lstm", AUDIO.version)}
+        assert {(e.model, e.model_version) for e in events} == {("fsdd-digits-gru", AUDIO.version)}
         assert all(e.steps == 10 for e in events[:-1]) and 1 <= events[-1].steps <= 10
         frames = _frames(events)
         np.testing.assert_array_equal(frames, file_features(path, CFG))

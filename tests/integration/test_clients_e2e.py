@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from rnnstream.clients.target import DEFAULT_AUDIO_MODEL
 from rnnstream.localservices.cleanup import delete_keys
 from tests.integration.audio_inputs import make_inputs
 from tests.integration.worker_process import Topics, WorkerProcess
@@ -108,13 +109,15 @@ def test_streamed_final_predictions_equal_offline_predict(
         finals[event["stream_id"]] = event
     assert set(finals) == set(streams), (out, err)
 
-    offline = _run("predict", "fsdd-digits-lstm", *files, "--repository", str(REPOSITORY), "--json")
+    # `produce audio` names the default audio model; predict the same one offline.
+    offline = _run("predict", DEFAULT_AUDIO_MODEL, *files, "--repository", str(REPOSITORY), "--json")
     assert offline.returncode == 0, offline.stderr
     reference = {doc["input"]: doc for doc in map(json.loads, offline.stdout.splitlines())}
 
     for stream_id, sent in streams.items():
         final, expected = finals[stream_id], reference[sent["file"]]
         assert final["final"] and not final["gap"]
+        assert final["model"] == DEFAULT_AUDIO_MODEL
         assert final["seq"] == sent["chunks"] - 1
         assert final["steps_seen"] == sent["frames"] == expected["steps"]
         assert final["label"] == expected["label"], sent["file"]

@@ -12,6 +12,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from rnnstream.cli.main import app
+from rnnstream.clients.target import DEFAULT_AUDIO_MODEL, resolve_target
 from rnnstream.features.audio import file_features
 from rnnstream.features.text import tokenize
 from rnnstream.repository.reader import read_manifest
@@ -20,6 +21,7 @@ from rnnstream.runtime.session import OnnxModel
 from rnnstream.worker.loaded_models import LoadedModels
 from tests.paths import (
     AUDIO_MODEL,
+    AUDIO_MODEL_GRU,
     AUDIO_MODEL_V1,
     FSDD,
     REPOSITORY,
@@ -41,7 +43,11 @@ def _eval(model: Path, data: Path) -> dict[str, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("model", "bar"), [(AUDIO_MODEL, 0.99), (AUDIO_MODEL_V1, 0.97)], ids=["v2", "v1"])
+@pytest.mark.parametrize(
+    ("model", "bar"),
+    [(AUDIO_MODEL_GRU, 0.99), (AUDIO_MODEL, 0.99), (AUDIO_MODEL_V1, 0.97)],
+    ids=["gru-v1", "lstm-v2", "lstm-v1"],
+)
 def test_audio_model_accuracy_on_fsdd_test_split(model: Path, bar: float) -> None:
     require_shared()
     m = _eval(model, FSDD)
@@ -65,6 +71,9 @@ def test_text_model_accuracy_and_f1_on_sms_test_split(model: Path, accuracy: flo
 
 def test_the_worker_serves_version_2_by_default_and_still_loads_version_1() -> None:
     registry = LoadedModels.load(REPOSITORY)
+    assert registry.get("fsdd-digits-gru", None).version == "1"
+    # What producers name by default:
+    assert resolve_target(DEFAULT_AUDIO_MODEL, REPOSITORY).name == "fsdd-digits-gru"
     assert registry.get("fsdd-digits-lstm", None).version == "2"
     assert registry.get("sms-spam-lstm", None).version == "2"
     pinned = LoadedModels.load(REPOSITORY, [("fsdd-digits-lstm", "1"), ("sms-spam-lstm", "1")])
@@ -77,12 +86,11 @@ def test_the_worker_serves_version_2_by_default_and_still_loads_version_1() -> N
 def test_new_models_stream_like_the_whole_sequence_on_real_inputs(chunk: int) -> None:
     """Chunk sizes 1, 7 and whole (0) give the same scores after every chunk as the whole prefix does."""
     require_shared()
-    audio, text = OnnxModel(AUDIO_MODEL), OnnxModel(TEXT_MODEL)
-    assert audio.manifest.features is not None
-    inputs = [
-        (audio, file_features(p, audio.manifest.features))
-        for p in sorted((FSDD / "recordings").glob("*_4.wav"))[:6]
-    ]
+    audio, gru, text = OnnxModel(AUDIO_MODEL), OnnxModel(AUDIO_MODEL_GRU), OnnxModel(TEXT_MODEL)
+    assert audio.manifest.features is not None and gru.manifest.features is not None
+    recordings = sorted((FSDD / "recordings").glob("*_4.wav"))[:6]
+    inputs = [(audio, file_features(p, audio.manifest.features)) for p in recordings]
+    inputs += [(gru, file_features(p, gru.manifest.features)) for p in recordings]
     texts = ["WINNER!! Call 09061701461 to claim your £900 prize 😀 www.win.com", "ok lor, see you at 7 :)"]
     inputs += [(text, text.encode(tokenize(t))) for t in texts]
     for model, x in inputs:
@@ -96,7 +104,7 @@ def test_new_models_stream_like_the_whole_sequence_on_real_inputs(chunk: int) ->
 
 
 def test_new_models_carry_model_cards() -> None:
-    for folder in (AUDIO_MODEL, TEXT_MODEL):
+    for folder in (AUDIO_MODEL_GRU, AUDIO_MODEL, TEXT_MODEL):
         m = read_manifest(folder)
         assert m.card is not None and m.training is not None and m.verification is not None
         assert m.card.license == m.training.license and m.card.limits and m.card.reproduce
@@ -104,11 +112,12 @@ def test_new_models_carry_model_cards() -> None:
         assert (
             m.verification.chunked_vs_whole_max_abs <= 1e-5 and m.verification.onnx_vs_torch_max_abs <= 1e-5
         )
-    audio = read_manifest(AUDIO_MODEL)
-    assert audio.card is not None and audio.training is not None
-    assert audio.training.test_speakers == ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
-    assert audio.card.speaker_independent is not None
-    assert set(audio.card.speaker_independent) == {*audio.training.test_speakers, "mean"}
+    for folder in (AUDIO_MODEL_GRU, AUDIO_MODEL):
+        audio = read_manifest(folder)
+        assert audio.card is not None and audio.training is not None
+        assert audio.training.test_speakers == ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
+        assert audio.card.speaker_independent is not None
+        assert set(audio.card.speaker_independent) == {*audio.training.test_speakers, "mean"}
     assert read_manifest(TEXT_MODEL).text.tokenizer == "words-v1"  # type: ignore[union-attr]
 
 

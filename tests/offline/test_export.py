@@ -20,7 +20,7 @@ from rnnstream.repository.reader import ModelRepository, read_manifest
 from rnnstream.runtime.predict import predict_sequence
 from rnnstream.runtime.session import OnnxModel
 from rnnstream_offline.data import prepare_audio, prepare_text
-from rnnstream_offline.networks import NetworkConfig, RecurrentClassifier
+from rnnstream_offline.networks import NetworkConfig, RecurrentClassifier, merge_ensemble
 from rnnstream_offline.onnx_graph import build_onnx
 from rnnstream_offline.pipeline import TrainRequest, export_checkpoint, train_model
 from rnnstream_offline.training import TrainConfig
@@ -155,3 +155,91 @@ def test_running_mean_states_export_and_stream(cell: str, task: str, norm: str, 
     assert model.extra_states() == expected
     v = verify_export(model, build_onnx(model), seqs)
     assert v.onnx_vs_torch_max_abs <= 1e-5 and v.chunked_vs_whole_max_abs <= 1e-5
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(("norm", "width", "op"), [("frame", 40, "ReduceMean"), ("cepstral", 13, "MatMul")])
+def test_per_frame_normalisations_export_stream_and_ignore_gain(
+    cell: str, norm: str, width: int, op: str
+) -> None:
+    """``norm="frame"`` (each frame minus its mean over the bands) and ``"cepstral"`` (cepstral coefficients
+    1..13) are stateless: ONNX equals torch, chunked equals whole, and a constant added to every log-mel cell
+    (a gain change) leaves the logits unchanged."""
+    net = NetworkConfig(task="audio", cell=cell, classes=4, hidden=16, layers=2, norm=norm)  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    model = RecurrentClassifier(net).eval()
+    assert model.feature_width == width
+    model.set_normalisation(torch.full((width,), 0.5), torch.full((width,), 2.0))
+    assert model.extra_states() == {}
+    rng = np.random.default_rng(1)
+    seqs = [rng.normal(-8, 3, (n, 40)).astype(np.float32) for n in (1, 3, 40, 97, 12)]
+    proto = build_onnx(model)
+    v = verify_export(model, proto, seqs)
+    assert v.onnx_vs_torch_max_abs <= 1e-5 and v.chunked_vs_whole_max_abs <= 1e-5
+    assert any(n.op_type == op for n in proto.graph.node)
+    x = torch.from_numpy(seqs[2])[None]
+    lengths = torch.tensor([40])
+    with torch.no_grad():
+        louder = model(x + 4.6, lengths)  # 20 dB more power
+        assert torch.allclose(model(x, lengths), louder, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_an_ensemble_merges_into_one_network_that_averages_its_members(cell: str, layers: int) -> None:
+    """``merge_ensemble``: one network of K x hidden whose logits after every prefix are the mean of the
+    members' logits; it exports, verifies and streams like any network."""
+    net = NetworkConfig(task="audio", cell=cell, classes=4, hidden=12, layers=layers, norm="cepstral")  # type: ignore[arg-type]
+    members = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        m = RecurrentClassifier(net).eval()
+        m.set_normalisation(torch.full((13,), 0.5), torch.full((13,), 2.0))
+        members.append(m)
+    merged = merge_ensemble(members)
+    assert merged.cfg.hidden == 36 and merged.state_names() == members[0].state_names()
+    rng = np.random.default_rng(2)
+    x = torch.from_numpy(rng.normal(-8, 3, (2, 30, 40)).astype(np.float32))
+    with torch.no_grad():
+        mean = torch.stack([m.forward_steps(x, m.zero_state(2))[0] for m in members]).mean(0)
+        got, _ = merged.forward_steps(x, merged.zero_state(2))
+    assert torch.allclose(got, mean, atol=1e-5)
+    seqs = [rng.normal(-8, 3, (n, 40)).astype(np.float32) for n in (1, 9, 40)]
+    v = verify_export(merged, build_onnx(merged), seqs)
+    assert v.onnx_vs_torch_max_abs <= 1e-5 and v.chunked_vs_whole_max_abs <= 1e-5
+    with pytest.raises(ValueError, match="normalisation"):
+        members[1].set_normalisation(torch.zeros(13), torch.ones(13))
+        merge_ensemble(members)
+
+
+@pytest.mark.slow
+def test_the_pipeline_trains_augmented_cepstral_ensembles_and_says_so_in_the_card(
+    small_fsdd: Path, tmp_path: Path
+) -> None:
+    """``rnnstream train --ensemble 2 --norm cepstral --augment`` (the fsdd-digits-gru/1 recipe, shrunk): two
+    members trained, merged, exported, verified and published with the recipe in the card."""
+    from rnnstream_offline.augment import AudioAugmentConfig
+
+    req = TrainRequest(
+        task="audio",
+        data_dir=small_fsdd,
+        name="t-ens",
+        cell="gru",
+        hidden=8,
+        norm="cepstral",
+        ensemble=2,
+        augment=AudioAugmentConfig.preset("v3"),
+        train=TrainConfig(epochs=1, batch_size=16),
+        threads=1,
+    )
+    ck = train_model(req, tmp_path / "run", progress=False)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["ensemble"] == {"members": 2, "member_hidden": 8}
+    assert {e["member"] for e in report["history"]} == {0, 1}
+    folder = export_checkpoint(ck, tmp_path / "repo")
+    manifest = read_manifest(folder)
+    assert manifest.hidden_size == 16 and [s.hidden for s in manifest.state] == [16]
+    assert manifest.card is not None
+    assert "ensemble of 2 GRU 1x8" in manifest.card.training_recipe
+    assert "cepstral" in manifest.card.training_recipe and "equaliser ±6 dB" in manifest.card.training_recipe
+    assert manifest.verification is not None and manifest.verification.chunked_vs_whole_max_abs <= 1e-5

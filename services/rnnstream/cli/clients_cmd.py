@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from rnnstream.clients.target import DEFAULT_AUDIO_MODEL
 from rnnstream.events.models import DEFAULT_PREDICTION_TOPIC
 from rnnstream.repository import DEFAULT_REPOSITORY
 
@@ -170,7 +171,7 @@ def produce_audio(
     ],
     model: Annotated[
         str, typer.Option("--model", "-m", help="NAME[:VERSION] in --repository, or a model folder.")
-    ] = "fsdd-digits-lstm",
+    ] = DEFAULT_AUDIO_MODEL,
     stream_id: Annotated[
         str | None,
         typer.Option("--stream-id", help="Stream id (one file only); default <file stem>-<6 random hex>."),

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from rnnstream.clients.target import DEFAULT_AUDIO_MODEL, DEFAULT_TEXT_MODEL
 from rnnstream.localservices.cleanup import delete_keys
 from rnnstream.localservices.worker import Namespace, WorkerProcess
 from rnnstream.repository import DEFAULT_REPOSITORY
@@ -127,8 +128,8 @@ async def _run(
     from rnnstream.clients.text_source import text_sources
     from rnnstream.samples import sample_messages, sample_recordings
 
-    audio = resolve_target("fsdd-digits-lstm", repository)
-    text = resolve_target("sms-spam-lstm", repository)
+    audio = resolve_target(DEFAULT_AUDIO_MODEL, repository)
+    text = resolve_target(DEFAULT_TEXT_MODEL, repository)
     recordings = sample_recordings()
     a_sources = audio_sources(
         [p for p, _ in recordings], audio.log_mel, frames_per_chunk(chunk_ms, audio.log_mel)
@@ -222,8 +223,8 @@ def demo(
     # Streaming equals offline: the final scores against one whole-sequence pass of the same model.
     # The versions the producers named (the latest in the repository), which the worker serves too.
     repo = ModelRepository(repository)
-    audio = OnnxModel(repo.resolve("fsdd-digits-lstm").path)
-    text = OnnxModel(repo.resolve("sms-spam-lstm").path)
+    audio = OnnxModel(repo.resolve(DEFAULT_AUDIO_MODEL).path)
+    text = OnnxModel(repo.resolve(DEFAULT_TEXT_MODEL).path)
     cfg = audio.manifest.features
     assert cfg is not None
     offline = [predict_sequence(audio, file_features(p, cfg), 0) for p, _ in sample_recordings()]
@@ -236,8 +237,8 @@ def demo(
     latencies = np.array([x for r in rows.values() for x in r.latency_ms])
     predictions = int(sum(r.chunks for r in rows.values()))
     console.print(
-        f"\n[bold]{len(rows)} streams[/bold] ({sum(r.model == 'fsdd-digits-lstm' for r in rows.values())} audio, "
-        f"{sum(r.model == 'sms-spam-lstm' for r in rows.values())} text), {predictions} incremental predictions; "
+        f"\n[bold]{len(rows)} streams[/bold] ({sum(r.model == DEFAULT_AUDIO_MODEL for r in rows.values())} audio, "
+        f"{sum(r.model == DEFAULT_TEXT_MODEL for r in rows.values())} text), {predictions} incremental predictions; "
         f"accuracy {correct}/{len(rows)} against the known labels; produce→prediction latency p50 "
         f"{np.percentile(latencies, 50):.0f} ms, p95 {np.percentile(latencies, 95):.0f} ms; streamed finals vs "
         f"offline whole-sequence pass: max |Δscore| {worst:.1e} (tolerance 1e-5)."

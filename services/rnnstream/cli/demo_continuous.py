@@ -78,11 +78,11 @@ async def _stream(
     from rnnstream.clients.pcm_source import pcm_sources
     from rnnstream.clients.producer import EventProducer
     from rnnstream.clients.publishing import publish_streams
-    from rnnstream.clients.target import resolve_target
+    from rnnstream.clients.target import DEFAULT_AUDIO_MODEL, resolve_target
     from rnnstream.errors import EventError, InputError
     from rnnstream.events.codec import decode_dead_letter
 
-    audio = resolve_target("fsdd-digits-lstm", repository)
+    audio = resolve_target(DEFAULT_AUDIO_MODEL, repository)
     sid = new_stream_id("continuous")
     sources = pcm_sources([path], packet_ms=PACKET_MS, segment="vad", stream_id=sid)
     outcome = _Outcome()

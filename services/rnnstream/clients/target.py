@@ -16,7 +16,7 @@ from rnnstream.errors import ConfigurationError
 from rnnstream.repository.manifest import LogMelConfig
 from rnnstream.repository.reader import DEFAULT_REPOSITORY, read_manifest, resolve_model_folder
 
-DEFAULT_AUDIO_MODEL = "fsdd-digits-lstm"
+DEFAULT_AUDIO_MODEL = "fsdd-digits-gru"  # producers' default; fsdd-digits-lstm still loads and serves
 DEFAULT_TEXT_MODEL = "sms-spam-lstm"
 
 

@@ -1,0 +1,242 @@
+"""Leave-one-speaker-out sweep of audio recipes: the exploration behind ``fsdd-digits-gru/1`` (docs/models.md).
+
+Each run trains one fold per held-out speaker (one torch thread, no export) and appends one JSON line per fold
+to ``--out``: the held-out accuracy, the per-epoch curve, the confusion matrix and the configuration. The
+recordings are read, resampled per speed factor and turned into mel power once, then cached (``--cache``).
+
+This is an exploration tool, not the training pipeline: options a run can set (``--config``, JSON):
+
+- ``cell``, ``hidden``, ``layers``, ``dropout``, ``epochs``, ``lr``, ``seed``: as ``rnnstream train``;
+- ``augment``: fields of ``AudioAugmentConfig`` over the ``v2`` preset (gain ±6 dB, no equaliser, no DC);
+- ``tilt_db``: a random equaliser (tilt plus bend, ±tilt_db) on 80 % of the drawn examples, applied after
+  the masks; ``dc``: a DC offset of up to ``dc`` times the RMS on half of them; ``warp``: a frequency warp by a
+  factor within ±warp (interpolating the mel bands) on 80 %;
+- ``feat``: ``framemean`` (each frame minus its mean over the bands, = ``--norm frame``), ``mfcc``
+  (cepstral coefficients 1..``ncep``, = ``--norm cepstral``), ``fmkeep`` (framemean plus the frame mean as a
+  41st input), or none (= ``--norm global``);
+- ``ls``: label smoothing.
+
+The recipe it led to is then trained and measured with the real pipeline (``make loso``); the two differ in
+where the equaliser and DC offset are applied (see ``rnnstream_offline.augment``).
+
+    python scripts/loso_sweep.py --data ../shared/data/fsdd --name fm --config '{"feat": "framemean"}'
+    python scripts/loso_sweep.py --summary
+    python scripts/loso_sweep.py --voices     # level, DC offset, word length, lowest bands per speaker
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import pickle
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import librosa
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from scipy.fft import dct
+from tqdm import tqdm
+
+from rnnstream.datasets import FSDD_LABELS, fsdd_speaker_split, fsdd_speakers
+from rnnstream.features.audio import file_features, mel_power
+from rnnstream.repository.manifest import LogMelConfig
+from rnnstream_offline.augment import AudioAugmentConfig, AugmentedAudio
+from rnnstream_offline.networks import NetworkConfig, RecurrentClassifier
+from rnnstream_offline.training import TrainConfig, fit, pad_batch, predict_labels
+
+FEATURES = LogMelConfig()
+
+
+def transform(x: NDArray[np.float32], cfg: dict[str, Any]) -> NDArray[np.float32]:
+    """The per-frame input transform of ``cfg["feat"]``."""
+    mode = cfg.get("feat", "none")
+    x = np.asarray(x, np.float32)
+    if mode == "framemean":
+        return x - x.mean(1, keepdims=True)
+    if mode == "mfcc":
+        return dct(x, type=2, norm="ortho", axis=1)[:, 1 : cfg.get("ncep", 13) + 1].astype(np.float32)
+    if mode == "fmkeep":
+        m = x.mean(1, keepdims=True)
+        return np.concatenate([x - m, m], 1)
+    return x
+
+
+def input_width(cfg: dict[str, Any]) -> int:
+    mode = cfg.get("feat", "none")
+    return {"fmkeep": FEATURES.n_mels + 1, "mfcc": cfg.get("ncep", 13)}.get(mode, FEATURES.n_mels)
+
+
+def load(data: Path, aug: AudioAugmentConfig, cache_dir: Path) -> tuple[AugmentedAudio, list[Any], list[Any]]:
+    """Every FSDD recording: its augmentation variants, clean features and example record (cached)."""
+    speakers = fsdd_speakers(data)
+    examples = [e for s in speakers for e in fsdd_speaker_split(data, s, "test")]
+    cache = cache_dir / f"loso_sweep_{'_'.join(map(str, aug.speeds))}.pkl"
+    if cache.exists():
+        with cache.open("rb") as f:
+            audio, clean = pickle.load(f)  # our own cache
+    else:
+        print(f"reading {len(examples)} recordings (cached in {cache})", file=sys.stderr)
+        audio = AugmentedAudio([e.path for e in examples], FEATURES, aug, fill=np.zeros(40, np.float32))
+        clean = [file_features(e.path, FEATURES) for e in tqdm(examples, desc="features", leave=False)]
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with cache.open("wb") as f:
+            pickle.dump((audio, clean), f)
+    audio.cfg = aug
+    return audio, clean, examples
+
+
+def run_fold(
+    speaker: str, cfg: dict[str, Any], audio: AugmentedAudio, clean: list[Any], examples: list[Any]
+) -> dict[str, Any]:
+    labels = [FSDD_LABELS.index(e.label) for e in examples]
+    train_i = [i for i, e in enumerate(examples) if e.speaker != speaker]
+    test_i = [i for i, e in enumerate(examples) if e.speaker == speaker]
+    train_x = [transform(clean[i], cfg) for i in train_i]
+    test_x = [transform(clean[i], cfg) for i in test_i]
+    frames = np.concatenate(train_x)
+    sub = copy.copy(audio)
+    sub.variants = [audio.variants[i] for i in train_i]
+    sub.fill = np.concatenate([clean[i] for i in train_i]).mean(0).astype(np.float32)
+    dc_power = mel_power(np.ones(8000), FEATURES).T.astype(np.float32).mean(0)
+    centres = librosa.mel_frequencies(n_mels=FEATURES.n_mels + 2, fmin=FEATURES.fmin, fmax=FEATURES.fmax)[
+        1:-1
+    ]
+    bands = np.linspace(-1, 1, FEATURES.n_mels)
+
+    def draw(indices: Any, rng: np.random.Generator) -> list[Any]:
+        out = []
+        for i in indices:
+            v = sub._one(int(i), rng)
+            if cfg.get("tilt_db", 0.0) > 0 and rng.uniform() < 0.8:
+                curve = rng.uniform(-1, 1) * bands + rng.uniform(-0.5, 0.5) * (bands**2 - 1 / 3)
+                v = v + np.float32(cfg["tilt_db"] / 10 * np.log(10)) * curve.astype(np.float32)
+            if cfg.get("dc", 0.0) > 0 and rng.uniform() < 0.5:
+                power = np.float32(rng.uniform(0, cfg["dc"]) ** 2 * sub.variants[int(i)][0].sample_power)
+                v = np.log(np.exp(v) + power * dc_power).astype(np.float32)
+            if cfg.get("warp", 0.0) > 0 and rng.uniform() < 0.8:
+                a = rng.uniform(1 - cfg["warp"], 1 + cfg["warp"])
+                p = np.exp(v)
+                v = np.log(np.stack([np.interp(centres / a, centres, row) for row in p])).astype(np.float32)
+            out.append(transform(v, cfg))
+        return out
+
+    net = NetworkConfig(
+        task="audio",
+        cell=cfg.get("cell", "gru"),
+        classes=10,
+        n_mels=input_width(cfg),
+        hidden=cfg.get("hidden", 128),
+        layers=cfg.get("layers", 1),
+        dropout=cfg.get("dropout", 0.2),
+    )
+    torch.manual_seed(cfg.get("seed", 0))
+    model = RecurrentClassifier(net)
+    model.set_normalisation(torch.from_numpy(frames.mean(0)), torch.from_numpy(frames.std(0)))
+    tc = TrainConfig(
+        epochs=cfg.get("epochs", 15),
+        lr=cfg.get("lr", 3e-3),
+        batch_size=32,
+        seed=cfg.get("seed", 0),
+        label_smoothing=cfg.get("ls", 0.0),
+    )
+    started = time.perf_counter()
+    hist = fit(
+        model, train_x, [labels[i] for i in train_i], test_x, [labels[i] for i in test_i], tc, False, draw
+    )
+    predicted = predict_labels(model, test_x)
+    confusion = np.zeros((10, 10), int)
+    for truth, guess in zip([labels[i] for i in test_i], predicted, strict=True):
+        confusion[truth, guess] += 1
+    with torch.no_grad():
+        x, lengths = pad_batch(test_x)
+        log_probs = torch.log_softmax(model(x, lengths), 1).numpy().round(5).tolist()
+    return {
+        "speaker": speaker,
+        "accuracy": hist.epochs[-1]["test_accuracy"],
+        "seconds": round(time.perf_counter() - started),
+        "curve": [round(e["test_accuracy"], 3) for e in hist.epochs],
+        "confusion": confusion.tolist(),
+        "log_probs": log_probs,
+        "config": cfg,
+    }
+
+
+def summary(path: Path) -> None:
+    folds: dict[str, dict[str, float]] = defaultdict(dict)
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        folds[r["name"]][r["speaker"]] = r["accuracy"]
+    speakers = sorted({s for d in folds.values() for s in d})
+    print(f"| run | {' | '.join(speakers)} | mean |")
+    print("|---|" + "---|" * (len(speakers) + 1))
+    for name, d in folds.items():
+        cells = [f"{d[s]:.3f}" if s in d else "–" for s in speakers]
+        mean = f"{np.mean(list(d.values())):.3f}" + ("" if len(d) == len(speakers) else " (partial)")
+        print(f"| {name} | {' | '.join(cells)} | {mean} |")
+
+
+def voices(data: Path) -> None:
+    """What differs between the six voices: level, DC offset, word length, the lowest bands' level."""
+    from rnnstream.features.audio import read_audio, to_mono
+
+    print("| speaker | RMS dB | DC / RMS | word s | lowest 3 bands vs the mean band, dB |")
+    print("|---|---|---|---|---|")
+    for speaker in fsdd_speakers(data):
+        rms, dc, length, low = [], [], [], []
+        for e in fsdd_speaker_split(data, speaker, "test"):
+            y, rate = read_audio(e.path)
+            y = to_mono(y)
+            rms.append(20 * np.log10(np.sqrt(np.mean(y**2)) + 1e-12))
+            dc.append(abs(np.mean(y)) / (np.std(y) + 1e-12))
+            length.append(len(y) / rate)
+            spectrum = file_features(e.path, FEATURES).mean(0)
+            low.append((spectrum[:3].mean() - spectrum.mean()) * 10 / np.log(10))  # natural log power -> dB
+        print(
+            f"| {speaker} | {np.mean(rms):.1f} | {np.mean(dc):.3f} | {np.mean(length):.2f} | {np.mean(low):.1f} |"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path("../shared/data/fsdd"), help="FSDD folder")
+    p.add_argument("--name", help="run name (a row of the summary)")
+    p.add_argument("--config", default="{}", help="JSON options (see above)")
+    p.add_argument("--speakers", default="", help="comma-separated held-out speakers (default: all six)")
+    p.add_argument("--out", type=Path, default=Path("runs/loso-sweep/results.jsonl"), help="JSON lines")
+    p.add_argument("--cache", type=Path, default=Path("runs/loso-sweep"), help="feature cache folder")
+    p.add_argument("--summary", action="store_true", help="print the table of --out and exit")
+    p.add_argument("--voices", action="store_true", help="print how the six voices differ and exit")
+    args = p.parse_args()
+    if args.summary:
+        summary(args.out)
+        return
+    if args.voices:
+        voices(args.data)
+        return
+    if not args.name:
+        p.error("--name is required")
+    cfg = json.loads(args.config)
+    overrides = dict(cfg.get("augment", {}))
+    for key in ("speeds", "snr_db"):
+        if key in overrides:
+            overrides[key] = tuple(overrides[key])
+    aug = AudioAugmentConfig(**{**AudioAugmentConfig.preset("v2").to_dict(), **overrides})
+    torch.set_num_threads(1)
+    audio, clean, examples = load(args.data, aug, args.cache)
+    speakers = [s for s in args.speakers.split(",") if s] or fsdd_speakers(args.data)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for speaker in speakers:
+        rec = {"name": args.name, **run_fold(speaker, cfg, audio, clean, examples)}
+        with args.out.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(f"{args.name}  {speaker:10s} {rec['accuracy']:.3f}  ({rec['seconds']} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
