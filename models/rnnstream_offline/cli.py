@@ -52,7 +52,7 @@ def train(
     augment_preset: Annotated[
         str,
         typer.Option(
-            help="With --augment: v3 (gain ±20 dB, random equaliser and DC offset; fsdd-digits-lstm/3) or v2 "
+            help="With --augment: v3 (gain ±20 dB, random equaliser and DC offset; fsdd-digits-gru/1) or v2 "
             "(gain ±6 dB only; fsdd-digits-lstm/2)."
         ),
     ] = "v3",

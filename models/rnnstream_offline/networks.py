@@ -99,10 +99,7 @@ class RecurrentClassifier(nn.Module):
         ONNX graph masks them when it computes the state it returns)."""
         if self.embedding is not None:
             return self.embedding(x), None
-        if self.cfg.norm == "frame":
-            x = x - x.mean(dim=-1, keepdim=True)
-        elif self.cfg.norm == "cepstral":
-            x = x @ self.cepstral_basis
+        x = frame_inputs(x, self.cfg, getattr(self, "cepstral_basis", None))
         centred = x - self.feature_mean
         if not self.running_norm:
             return centred * self.feature_inv_std, None
@@ -182,16 +179,17 @@ def cepstral_basis(n_mels: int, cepstra: int) -> NDArray[np.float32]:
     return out
 
 
-def frame_inputs(frames: NDArray[np.float32], cfg: NetworkConfig) -> NDArray[np.float32]:
+def frame_inputs(frames: torch.Tensor, cfg: NetworkConfig, basis: torch.Tensor | None = None) -> torch.Tensor:
     """Log-mel frames ``[..., n_mels]`` as the network sees them before the global statistics (what those
-    statistics are computed on): each frame minus its mean over the bands (``norm="frame"``), its cepstral
-    coefficients (``"cepstral"``), else the frames."""
+    statistics are computed on, and what ``embed`` normalises): each frame minus its mean over the bands
+    (``norm="frame"``), its cepstral coefficients (``"cepstral"``; ``basis`` is ``cepstral_basis``, built
+    when not given), else the frames."""
     if cfg.norm == "frame":
-        out: NDArray[np.float32] = frames - frames.mean(axis=-1, keepdims=True)
-        return out
+        return frames - frames.mean(dim=-1, keepdim=True)
     if cfg.norm == "cepstral":
-        cep: NDArray[np.float32] = frames @ cepstral_basis(cfg.n_mels, cfg.cepstra)
-        return cep
+        if basis is None:
+            basis = torch.from_numpy(cepstral_basis(cfg.n_mels, cfg.cepstra))
+        return frames @ basis
     return frames
 
 

@@ -116,7 +116,7 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
     stats: tuple[torch.Tensor, torch.Tensor] | None = None
     if features is not None:
         frames = np.concatenate(train.x)
-        inputs = frame_inputs(frames, net)
+        inputs = frame_inputs(torch.from_numpy(frames), net).numpy()
         stats = torch.from_numpy(inputs.mean(0)), torch.from_numpy(inputs.std(0))
         if req.augment is not None:  # masked cells get the training mean of the log-mel frames
             fill = frames.mean(0)
@@ -135,8 +135,7 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
         history.duration_s += run.duration_s
         history.epochs += [{**e, "member": i} for e in run.epochs] if req.ensemble > 1 else run.epochs
     model = merge_ensemble(members) if len(members) > 1 else members[0]
-    if len(members) > 1:
-        net = model.cfg
+    net = model.cfg  # a merged ensemble has K x hidden units
     predicted = predict_labels(model, test.x)
     metrics = classification_metrics(test.y, predicted, labels, positive)
     training_info = {
