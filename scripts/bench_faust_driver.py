@@ -4,7 +4,9 @@ uses, with its short fetch wait) against ``confluent://`` (librdkafka through co
 For each driver a fresh faust app in its own process consumes the same pre-produced topic with the worker's
 agent shape (``noack_take(256, 5 ms)``, every event acknowledged, nothing else done with it) until it has seen
 every event, and reports events/s and CPU µs per event of that process. That is the ceiling faust's
-consumption puts on the worker before any step code runs. Prints a table and a JSON document.
+consumption puts on the worker before any step code runs. ``kafka-intake`` is ``kafka://`` with the worker's
+batched intake (``worker/intake.py``: a fetch's records handed to the agent at once, taken in batches of 256,
+each acknowledged), which is what the worker runs by default. Prints a table and a JSON document.
 
     .venv/bin/python scripts/bench_faust_driver.py --events 30000
 
@@ -36,6 +38,7 @@ import typer
 
 app_cli = typer.Typer(add_completion=False, help=__doc__)
 VALUE_BYTES = 1_640
+INTAKE = "kafka-intake"  # kafka:// with the worker's batched intake (worker/intake.py)
 PARTITIONS = 8
 
 
@@ -58,11 +61,13 @@ def _consume(driver: str, bootstrap: str, topic: str, n: int, out: Path) -> None
     """The child: a faust app that acknowledges ``n`` events and writes its figures to ``out``."""
     import faust
 
+    from rnnstream.worker.intake import BatchIntake
     from rnnstream.worker.transport import low_latency_transport
 
+    batched = driver == INTAKE
     app = faust.App(
         f"bench-driver-{uuid.uuid4().hex[:8]}",
-        broker=f"{driver}://{bootstrap}",
+        broker=f"{'kafka' if batched else driver}://{bootstrap}",
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
@@ -72,8 +77,11 @@ def _consume(driver: str, bootstrap: str, topic: str, n: int, out: Path) -> None
         topic_partitions=PARTITIONS,
         **json.loads(os.environ.get("BENCH_FAUST_APP_KWARGS", "{}")),
     )
-    if driver == "kafka" and not os.environ.get("BENCH_FAUST_PLAIN"):
-        app.transport = low_latency_transport(app, 10)
+    intake = BatchIntake(app, topic, max_events=256) if batched else None
+    if intake is not None:
+        app.flow_control.manage_queue(intake)  # type: ignore[arg-type]
+    if batched or (driver == "kafka" and not os.environ.get("BENCH_FAUST_PLAIN")):
+        app.transport = low_latency_transport(app, 10, intake)
     source = app.topic(topic, partitions=PARTITIONS)
     seen = 0
     first = 0.0
@@ -83,19 +91,27 @@ def _consume(driver: str, bootstrap: str, topic: str, n: int, out: Path) -> None
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
+    def counted(k: int) -> None:
+        nonlocal seen, first, cpu_first
+        if not seen:
+            first, cpu_first = time.perf_counter(), cpu()
+        seen += k
+        if seen >= n:
+            elapsed, used = time.perf_counter() - first, cpu() - cpu_first
+            out.write_text(json.dumps({"events": seen, "seconds": elapsed, "cpu_s": used}))
+            os._exit(0)
+
     @app.agent(source)
     async def count(stream: Any) -> None:
-        nonlocal seen, first, cpu_first
+        if intake is not None:  # the worker's batched intake: the stream stays unread
+            while True:
+                messages = await intake.take()
+                intake.ack(messages)
+                counted(len(messages))
         async for events in stream.noack_take(256, within=0.005):
-            if not seen:
-                first, cpu_first = time.perf_counter(), cpu()
             for event in events:
                 event.ack()
-            seen += len(events)
-            if seen >= n:
-                elapsed, used = time.perf_counter() - first, cpu() - cpu_first
-                out.write_text(json.dumps({"events": seen, "seconds": elapsed, "cpu_s": used}))
-                os._exit(0)
+            counted(len(events))
 
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     worker.execute_from_commandline()
@@ -105,7 +121,10 @@ def _consume(driver: str, bootstrap: str, topic: str, n: int, out: Path) -> None
 def main(
     events: int = typer.Option(30_000, min=1000, help="Events to produce and consume per driver."),
     streams: int = typer.Option(1000, min=1, help="Distinct keys (streams)."),
-    drivers: str = typer.Option("kafka,confluent", help="Comma-separated faust drivers to measure."),
+    drivers: str = typer.Option(
+        f"kafka,{INTAKE},confluent",
+        help=f"Comma-separated faust drivers to measure; {INTAKE}: kafka:// with the worker's batched intake.",
+    ),
     child_timeout: float = typer.Option(120.0, help="Seconds one driver may take before it counts as stuck."),
     child: str = typer.Option("", hidden=True),
     bootstrap: str = typer.Option("", hidden=True),

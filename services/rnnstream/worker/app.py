@@ -2,8 +2,9 @@
 state cache, the publisher, the metrics and the HTTP endpoints from typed settings. Nothing is created at
 import time.
 
-faust owns the consumer group, the partitions, the commits and the lifecycle. The agent takes batches with
-``noack_take`` and acknowledges each batch's events itself once the batch is stored (the batch runner's
+faust owns the consumer group, the partitions, the commits and the lifecycle. The agent takes batches from
+the batched intake (``worker/intake.py``; with ``RNNSTREAM_BATCH_INTAKE=false`` from its stream with
+``noack_take``) and acknowledges each batch's events itself once the batch is stored (the batch runner's
 ``on_stored``), so faust commits nothing of a batch before its state is stored, whichever way the agent
 leaves. Predictions go out through the worker's own aiokafka producer in record batches
 (:class:`~rnnstream.worker.publisher.BatchPublisher`), or faust's producer (``RNNSTREAM_PUBLISHER=faust``).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -26,6 +28,7 @@ from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
 from rnnstream.state.store import StateStore
 from rnnstream.worker.batch_runner import BatchRunner, Health, exit_without_commit
 from rnnstream.worker.epoch import EpochWatch
+from rnnstream.worker.intake import BatchIntake, raw_events
 from rnnstream.worker.kafka_client import KafkaConnection
 from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
@@ -68,6 +71,8 @@ class Worker:
     cache: StateCache
     #: The worker's own publisher (``RNNSTREAM_PUBLISHER=batch``), started and stopped by the worker service.
     batch_publisher: BatchPublisher | None = None
+    #: The batched intake (``RNNSTREAM_BATCH_INTAKE``); None: faust's per-event delivery.
+    intake: BatchIntake | None = None
 
 
 def build_worker(
@@ -98,7 +103,12 @@ def build_worker(
         store="memory://",
         table_cleanup_interval=3600.0,
     )
-    app.transport = low_latency_transport(app, settings.fetch_max_wait_ms)
+    intake: BatchIntake | None = None
+    if settings.batch_intake:
+        intake = BatchIntake(app, settings.input_topic, max_events=settings.batch_max_events)
+        # faust's rebalance clears it with the agents' buffers (anything with a clear() will do)
+        app.flow_control.manage_queue(intake)  # type: ignore[arg-type]
+    app.transport = low_latency_transport(app, settings.fetch_max_wait_ms, intake)
     batch_publisher: BatchPublisher | None = None
     publisher: Publisher
     if settings.publisher == "batch":
@@ -155,6 +165,7 @@ def build_worker(
         epoch,
         cache,
         batch_publisher,
+        intake,
     )
     _wire(worker)
     return worker
@@ -181,21 +192,30 @@ def _wire(w: Worker) -> None:
     async def watch_state_epoch() -> None:  # at start, then every interval: a changed epoch is a state loss
         await w.epoch.run(s.state_epoch_check_s)
 
+    async def handle(batch: list[RawEvent], ack: Callable[[], None]) -> None:
+        if s.pipeline_batches:
+            await w.runner.submit(batch, ack)
+        else:
+            await w.runner.run(batch)
+            ack()
+
     @app.agent(source, name="rnnstream-step")
     async def step(stream: Any) -> None:
-        # noack_take: faust acknowledges nothing by itself; each batch's events are acknowledged (and so
-        # become committable) by `_ack`, which the runner calls once the batch is stored.
+        # Nothing is acknowledged by faust itself: each batch's records are acknowledged (and so become
+        # committable) by the callback the runner calls once the batch is stored. With the batched intake
+        # the stream stays unread: the consumer hands the topic's records to the intake instead.
         try:
+            if w.intake is not None:
+                intake = w.intake
+                while True:
+                    messages = await intake.take()
+                    await handle(raw_events(messages), partial(intake.ack, messages))
             async for events in stream.noack_take(s.batch_max_events, within=s.batch_timeout_ms / 1000):
                 batch = [
                     RawEvent(e.value or b"", e.key, e.message.topic, e.message.partition, e.message.offset)
                     for e in events
                 ]
-                if s.pipeline_batches:
-                    await w.runner.submit(batch, partial(_ack, events))
-                else:
-                    await w.runner.run(batch)
-                    _ack(events)
+                await handle(batch, partial(_ack, events))
         except asyncio.CancelledError:
             # stopping: the batch in the background (if any) gets its grace to be stored and acknowledged
             await w.runner.drain()

@@ -119,7 +119,14 @@ class WorkerSettings(BaseSettings):
 
     batch_timeout_ms: int = Field(default=5, ge=0)
     """``RNNSTREAM_BATCH_TIMEOUT_MS``: longest a batch waits to fill up, in milliseconds (0: take what is
-    there)."""
+    there). Only with faust's per-event delivery (``RNNSTREAM_BATCH_INTAKE=false``): the batched intake
+    takes what has been fetched, which grows by itself while the batch before is stepped and stored."""
+
+    batch_intake: bool = True
+    """``RNNSTREAM_BATCH_INTAKE``: take the input records from faust's consumer a fetch at a time
+    (``worker/intake.py``) instead of through faust's per-event delivery into the agent's stream; faust
+    keeps the group, the offsets and the lifecycle either way. ``false`` brings faust's delivery back (and
+    ``RNNSTREAM_BATCH_TIMEOUT_MS`` with it), for comparison."""
 
     pipeline_batches: bool = True
     """``RNNSTREAM_PIPELINE_BATCHES``: prepare (decode, load, step) the next batch while the one before is

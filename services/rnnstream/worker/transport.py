@@ -1,5 +1,6 @@
 """A faust transport whose consumer waits at most ``fetch_max_wait_ms`` for new data, and whose record
-reader survives headers the Kafka client cannot decode.
+reader survives headers the Kafka client cannot decode; with a :class:`~rnnstream.worker.intake.BatchIntake`
+its fetch loop hands the input topic's records over a fetch at a time (:func:`drain_in_batches`).
 
 faust 0.15 builds its aiokafka consumer with a fixed ``fetch_max_wait_ms=1500``; on a broker that answers a
 waiting fetch only when the wait expires (tansu), that puts a floor of about a second under every prediction.
@@ -16,10 +17,16 @@ and every restart meets the same record. :class:`LenientMemoryRecords` replaces 
 batch that fails to decode is read again by aiokafka's pure-Python reader with header keys decoded
 leniently (undecodable bytes become U+FFFD). rnnstream ignores headers, so such a record is then processed
 like any other. ``tests/unit/test_transport.py`` builds such a batch byte by byte.
+
+**The fetch loop.** :func:`drain_in_batches` is faust's ``Consumer._drain_messages`` (one more private name,
+and the consumer attributes it reads) with one change: the records of the intake's topic in one fetch go to
+the intake as one list, instead of one ``wait_first`` on four futures per record. ``tests/unit/test_intake.py``
+runs it over a scripted consumer; every integration test runs it against the broker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import Iterator
 from typing import Any, SupportsIndex, overload
@@ -27,7 +34,10 @@ from typing import Any, SupportsIndex, overload
 from aiokafka.consumer import fetcher as aiokafka_fetcher
 from aiokafka.record.default_records import _DefaultRecordBatchPy
 from aiokafka.record.memory_records import MemoryRecords as _FastMemoryRecords
+from faust.transport.consumer import CONSUMER_FETCHING as _CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as fa
+
+from rnnstream.worker.intake import BatchIntake
 
 _LOG_OVERHEAD = 12  # offset (int64) + length (int32) before every batch
 _MAGIC_OFFSET = 16  # offset, length, partition leader epoch (int32), then magic (int8)
@@ -112,9 +122,72 @@ def install_lenient_records() -> None:
     aiokafka_fetcher.MemoryRecords = LenientMemoryRecords  # type: ignore[misc]
 
 
-def low_latency_transport(app: Any, fetch_max_wait_ms: int) -> fa.Transport:
+async def drain_in_batches(consumer: Any, fetcher: Any, intake: BatchIntake) -> None:
+    """faust's ``Consumer._drain_messages`` (the fetch loop), handing each fetch's records of the intake's
+    topic to ``intake`` in one call instead of one callback per record; records of other topics take
+    faust's callback as before. Offsets, gaps, periodic commits and the stop conditions are faust's."""
+    callback = consumer.callback
+    getmany = consumer.getmany
+    consumer_should_stop = consumer._stopped.is_set
+    fetcher_should_stop = fetcher._stopped.is_set
+    get_read_offset = consumer._read_offset.__getitem__
+    set_read_offset = consumer._read_offset.__setitem__
+    acks_enabled_for = consumer.app.topics.acks_enabled_for
+    topic = intake.topic
+    try:
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            consumer.diag.set_flag(_CONSUMER_FETCHING)
+            await consumer.sleep(0)  # getmany may return at once, again and again
+            if consumer.should_stop:
+                continue
+            batch: list[Any] = []
+            since_yield = 0
+            async for tp, message in getmany(timeout=1.0):
+                since_yield += 1
+                if since_yield > 500:  # a large fetch: let the loop breathe, as faust does every 100
+                    await asyncio.sleep(0)
+                    since_yield = 0
+                offset = message.offset
+                r_offset = get_read_offset(tp)
+                if r_offset is not None and offset < r_offset:
+                    continue  # already read (faust drops it too)
+                if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
+                    await consumer._add_gap(tp, r_offset + 1, offset)
+                commit_every = consumer._commit_every
+                if commit_every is not None and consumer._n_acked >= commit_every:
+                    consumer._n_acked = 0
+                    await consumer.commit()
+                if message.topic == topic:
+                    batch.append(message)
+                else:
+                    await consumer.wait_first(callback(message), consumer.suspend_flow.wait())
+                set_read_offset(tp, offset)
+            if batch:
+                await consumer.wait_first(intake.put(batch), consumer.suspend_flow.wait())
+            consumer.diag.unset_flag(_CONSUMER_FETCHING)
+    except consumer.consumer_stopped_errors:
+        if consumer.transport.app.should_stop:
+            consumer.log.info("Broker stopped consumer, shutting down...")
+            return
+        raise
+    except asyncio.CancelledError:
+        if consumer.transport.app.should_stop:
+            consumer.log.info("Consumer shutting down for user cancel.")
+            return
+        raise
+    except Exception as exc:
+        consumer.log.exception("Drain messages raised: %r", exc)
+        raise
+    finally:
+        consumer.diag.unset_flag(_CONSUMER_FETCHING)
+
+
+def low_latency_transport(
+    app: Any, fetch_max_wait_ms: int, intake: BatchIntake | None = None
+) -> fa.Transport:
     """A transport for ``app`` whose consumer fetches with ``fetch_max_wait_ms`` and reads records whose
-    headers do not decode (see the module docstring)."""
+    headers do not decode (see the module docstring); with ``intake``, its fetch loop hands the records
+    of the intake's topic over a fetch at a time (:func:`drain_in_batches`, ``worker/intake.py``)."""
     install_lenient_records()
 
     class _ConsumerThread(fa.AIOKafkaConsumerThread):  # type: ignore[misc]
@@ -126,6 +199,12 @@ def low_latency_transport(app: Any, fetch_max_wait_ms: int) -> fa.Transport:
     class _Consumer(fa.Consumer):  # type: ignore[misc]
         def _new_consumer_thread(self) -> Any:
             return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+        async def _drain_messages(self, fetcher: Any) -> None:
+            if intake is None:
+                await super()._drain_messages(fetcher)
+            else:
+                await drain_in_batches(self, fetcher, intake)
 
     class _Transport(fa.Transport):  # type: ignore[misc]
         Consumer = _Consumer
