@@ -93,6 +93,15 @@ class StateKey:
     stream_id: str
 
     def __post_init__(self) -> None:
+        # the common case in a few substring tests (this runs once per stream per batch)
+        m, v, sid = self.model, self.version, self.stream_id
+        if (
+            m and v and sid
+            and ":" not in m and "{" not in m and "}" not in m
+            and ":" not in v and "{" not in v and "}" not in v
+            and "{" not in sid and "}" not in sid
+        ):  # fmt: skip
+            return
         for label, value, forbidden in (
             ("model", self.model, _FORBIDDEN_IN_NAME),
             ("version", self.version, _FORBIDDEN_IN_NAME),
