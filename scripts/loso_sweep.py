@@ -13,7 +13,9 @@ This is an exploration tool, not the training pipeline: options a run can set (`
   factor within ±warp (interpolating the mel bands) on 80 %;
 - ``feat``: ``framemean`` (each frame minus its mean over the bands, = ``--norm frame``), ``mfcc``
   (cepstral coefficients 1..``ncep``, = ``--norm cepstral``), ``fmkeep`` (framemean plus the frame mean as a
-  41st input), or none (= ``--norm global``);
+  41st input), ``mfcc_cmn`` (the cepstra minus their causal running mean over the utterance so far, shrunk
+  towards the training mean by ``prior`` frames (default 10): streaming cepstral mean normalisation),
+  ``mfcc_cmnkeep`` (both, side by side), or none (= ``--norm global``);
 - ``ls``: label smoothing.
 
 The recipe it led to is then trained and measured with the real pipeline (``make loso``); the two differ in
@@ -59,8 +61,16 @@ def transform(x: NDArray[np.float32], cfg: dict[str, Any]) -> NDArray[np.float32
     x = np.asarray(x, np.float32)
     if mode == "framemean":
         return x - x.mean(1, keepdims=True)
-    if mode == "mfcc":
-        return dct(x, type=2, norm="ortho", axis=1)[:, 1 : cfg.get("ncep", 13) + 1].astype(np.float32)
+    if mode in ("mfcc", "mfcc_cmn", "mfcc_cmnkeep"):
+        c = dct(x, type=2, norm="ortho", axis=1)[:, 1 : cfg.get("ncep", 13) + 1].astype(np.float32)
+        if mode == "mfcc":
+            return c
+        mu = np.asarray(cfg.get("_mu", np.zeros(c.shape[1])), np.float32)
+        prior = float(cfg.get("prior", 10.0))
+        steps = np.arange(1, len(c) + 1, dtype=np.float32)[:, None]
+        running = mu + np.cumsum(c - mu, 0) / (prior + steps)
+        cmn = (c - running).astype(np.float32)
+        return cmn if mode == "mfcc_cmn" else np.concatenate([c, cmn], 1)
     if mode == "fmkeep":
         m = x.mean(1, keepdims=True)
         return np.concatenate([x - m, m], 1)
@@ -69,7 +79,9 @@ def transform(x: NDArray[np.float32], cfg: dict[str, Any]) -> NDArray[np.float32
 
 def input_width(cfg: dict[str, Any]) -> int:
     mode = cfg.get("feat", "none")
-    return {"fmkeep": FEATURES.n_mels + 1, "mfcc": cfg.get("ncep", 13)}.get(mode, FEATURES.n_mels)
+    ncep = cfg.get("ncep", 13)
+    widths = {"fmkeep": FEATURES.n_mels + 1, "mfcc": ncep, "mfcc_cmn": ncep, "mfcc_cmnkeep": 2 * ncep}
+    return widths.get(mode, FEATURES.n_mels)
 
 
 def load(data: Path, aug: AudioAugmentConfig, cache_dir: Path) -> tuple[AugmentedAudio, list[Any], list[Any]]:
@@ -97,6 +109,11 @@ def run_fold(
     labels = [FSDD_LABELS.index(e.label) for e in examples]
     train_i = [i for i, e in enumerate(examples) if e.speaker != speaker]
     test_i = [i for i, e in enumerate(examples) if e.speaker == speaker]
+    if str(cfg.get("feat", "")).startswith("mfcc_cmn"):  # the shrinkage target: the training speakers' mean
+        cfg = {
+            **cfg,
+            "_mu": np.concatenate([transform(clean[i], {**cfg, "feat": "mfcc"}) for i in train_i]).mean(0),
+        }
     train_x = [transform(clean[i], cfg) for i in train_i]
     test_x = [transform(clean[i], cfg) for i in test_i]
     frames = np.concatenate(train_x)
@@ -163,7 +180,7 @@ def run_fold(
         "curve": [round(e["test_accuracy"], 3) for e in hist.epochs],
         "confusion": confusion.tolist(),
         "log_probs": log_probs,
-        "config": cfg,
+        "config": {k: v for k, v in cfg.items() if not k.startswith("_")},
     }
 
 
