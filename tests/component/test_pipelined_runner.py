@@ -103,6 +103,33 @@ async def test_pipelined_batches_equal_one_batch_at_a_time(seed: int, cache_entr
     assert (hits > 0) == (cache_entries > 0)
 
 
+@pytest.mark.parametrize("seed", range(4))
+async def test_pipelined_and_one_at_a_time_batches_mixed_equal_one_batch_at_a_time(seed: int) -> None:
+    # what the worker does: a full batch is pipelined (submit), a smaller one runs after the batch in the
+    # background is stored (run_after); any mix gives the serial predictions, records and ack order
+    batches = workload(seed)
+    serial_store, mixed_store = MemoryStateStore(), MemoryStateStore()
+    serial, serial_rec, _, _ = make(serial_store, cache_entries=0)
+    for batch in batches:
+        await serial.run(batch)
+    mixed, mixed_rec, _, _ = make(mixed_store)
+    rng = random.Random(seed)
+    acked: list[int] = []
+    for i, batch in enumerate(batches):
+        if rng.random() < 0.5:
+            await mixed.submit(batch, lambda i=i: acked.append(i))
+        else:
+            await mixed.run_after(batch, lambda i=i: acked.append(i))
+            assert acked == list(range(i + 1))  # this one and every one before it are stored
+    assert await mixed.drain()
+    assert acked == list(range(len(batches)))
+    assert [decode_prediction(v) for v in mixed_rec.predictions] == [
+        decode_prediction(v) for v in serial_rec.predictions
+    ]
+    streams = [f"s{i}" for i in range(6)]
+    assert await records(mixed_store, streams) == await records(serial_store, streams)
+
+
 async def test_a_batch_is_acknowledged_only_once_stored() -> None:
     store = MemoryStateStore()
     runner, _, _, _ = make(store)

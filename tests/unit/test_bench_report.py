@@ -73,3 +73,14 @@ def test_the_table_shows_cpu_per_chunk_and_rss() -> None:
     assert "µs/chunk" in text and "RSS MiB" in text
     row = next(line for line in text.splitlines() if "quix" in line and "101/101" in line)
     assert "5,000" in row and "123" in row
+
+
+def test_latency_by_second_follows_the_course_of_the_run() -> None:
+    c = _collected(window_ms=2_000)
+    # second 0: 10 and 20 ms; second 1: nothing; second 2: 300 ms (arrivals relative to the first one)
+    c.latencies_ms, c.arrived_ms = [10, 20, 300], [5_000, 5_999, 7_000]
+    assert _entry(c)["latency_by_second"] == [
+        {"second": 0, "n": 2, "p50": 15.0, "p99": 19.9},
+        {"second": 2, "n": 1, "p50": 300.0, "p99": 300.0},
+    ]
+    assert _entry(_collected(window_ms=2_000))["latency_by_second"] == []

@@ -42,6 +42,8 @@ class Collected:
     first_count: int = 0
     last_ms: int | None = None
     latencies_ms: list[int] = field(default_factory=list)
+    #: When each of ``latencies_ms`` arrived (ms, the same clock), for the latency's course over the run.
+    arrived_ms: list[int] = field(default_factory=list)
     finals: dict[str, dict[str, float]] = field(default_factory=dict)
     final_labels: dict[str, str] = field(default_factory=dict)
     cpu_first_s: dict[str, float] | None = None
@@ -159,6 +161,7 @@ class PredictionCollector:
             r.cpu_first_s = self._read_probe()
         r.received += 1
         r.latencies_ms.append(got_ms - int(p["produced_at_ms"]))
+        r.arrived_ms.append(got_ms)
         if p["final"]:
             r.finals[key[0]] = {str(k): float(v) for k, v in p["scores"].items()}
             r.final_labels[key[0]] = str(p["label"])

@@ -256,7 +256,7 @@ async def produce_paced(
     chunk period (event ``k`` is due ``k * chunk_ms / streams`` ms after the start)."""
     loop = asyncio.get_running_loop()
     interval = chunk_ms / 1000.0 / streams
-    futures = []
+    pending: list[asyncio.Future[object]] = []
     started = loop.time()
     first = now_ms()
     i = 0
@@ -265,12 +265,26 @@ async def produce_paced(
         sent = due - i
         while i < due:
             e = events[i]
-            futures.append(await producer.send(topic, e.render(now_ms()), key=e.key))
+            pending.append(await producer.send(topic, e.render(now_ms()), key=e.key))
             i += 1
         if sent:
             on_sent(sent)
+            pending = _unacknowledged(pending)
         if i < len(events):
             await asyncio.sleep(max(0.0, started + i * interval - loop.time()))
     last = now_ms()
-    await asyncio.gather(*futures)
+    await asyncio.gather(*pending)
     return SendReport(first, last, len(events))
+
+
+def _unacknowledged(futures: list[asyncio.Future[object]]) -> list[asyncio.Future[object]]:
+    """The sends still waiting for the broker; raises what a finished one raised. Pruned as the paced
+    producer goes: one ``gather`` over every send of a run at its end would hold this process's loop (which
+    also runs the prediction consumer) for tens of milliseconds, just as the last chunks are timed."""
+    waiting = []
+    for f in futures:
+        if not f.done():
+            waiting.append(f)
+        elif f.exception() is not None:
+            raise f.exception()  # type: ignore[misc]
+    return waiting

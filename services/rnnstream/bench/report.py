@@ -58,6 +58,23 @@ def latency_summary(latencies_ms: list[int]) -> dict[str, float | None]:
     }
 
 
+def latency_by_second(latencies_ms: list[int], arrived_ms: list[int]) -> list[dict[str, float | int | None]]:
+    """The latency's course over the run: for each second after the first arrival, how many predictions
+    arrived in it and their p50 and p99 (ms). A rising course means something grows with the run (a
+    backlog, or a broker whose cost grows with what it stores; docs/benchmarks.md)."""
+    if not latencies_ms:
+        return []
+    lat = np.asarray(latencies_ms, dtype=np.float64)
+    second = (np.asarray(arrived_ms, dtype=np.int64) - min(arrived_ms)) // 1000
+    out: list[dict[str, float | int | None]] = []
+    for k in range(int(second.max()) + 1):
+        here = lat[second == k]
+        if here.size:
+            p50, p99 = np.percentile(here, [50, 99])
+            out.append({"second": k, "n": int(here.size), "p50": _round(p50, 1), "p99": _round(p99, 1)})
+    return out
+
+
 def finals_digest(finals: dict[str, dict[str, float]]) -> str:
     """SHA-256 of the final scores in canonical JSON: equal digests mean identical final predictions."""
     blob = json.dumps(finals, sort_keys=True, separators=(",", ":")).encode()
@@ -103,6 +120,7 @@ class PhaseOutcome:
             "window_s": _round(window_s, 3),
             "latency_ms": latency_summary(c.latencies_ms),
             "latency_kind": "produce_to_prediction" if realtime else "queueing (all events produced first)",
+            "latency_by_second": latency_by_second(c.latencies_ms, c.arrived_ms),
             "mean_batch_events": _round(self.batches.mean_batch_events, 2),
             "mean_onnx_rows": _round(self.batches.mean_onnx_rows, 2),
             "cpu_s": pipeline_cpu,

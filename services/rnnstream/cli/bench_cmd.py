@@ -55,7 +55,10 @@ def bench(
     workers: Annotated[int, typer.Option("--workers", min=1, help="faust worker processes (K).")] = 1,
     broker: Annotated[
         str | None,
-        typer.Option("--broker", help="Kafka bootstrap host:port; default: a private tansu broker."),
+        typer.Option(
+            "--broker",
+            help="Kafka bootstrap host:port; default: a fresh private tansu broker for each pipeline.",
+        ),
     ] = None,
     redis_url: Annotated[
         str | None,
@@ -72,6 +75,16 @@ def bench(
         Path, typer.Option("--repository", "-r", help="Model repository.")
     ] = DEFAULT_REPOSITORY,
     model: Annotated[str, typer.Option("--model", help="Audio model to drive.")] = "fsdd-digits-lstm",
+    linger_ms: Annotated[
+        int,
+        typer.Option(
+            "--linger-ms",
+            min=0,
+            help="The load generator's producer linger in ms: how long it lets a record batch fill before "
+            "sending it. 5 is the default of rnnstream's producers, librdkafka and the Java client; 0 sends "
+            "every record at once (many small requests: more broker CPU).",
+        ),
+    ] = 5,
 ) -> None:
     """Drive N streams of audio-feature chunks through the real pipeline (Kafka → worker → Redis → Kafka) and
     measure it against three references on the same inputs, one pipeline after the other:
@@ -120,6 +133,7 @@ def bench(
             seed=seed,
             repository=repository,
             model=model,
+            linger_ms=linger_ms,
         )
         if not chosen or set(chosen) - set(PIPELINES) or len(set(chosen)) != len(chosen):
             raise ValueError(f"--pipelines takes distinct names among {', '.join(PIPELINES)}")

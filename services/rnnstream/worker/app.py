@@ -13,6 +13,7 @@ leaves. Predictions go out through the worker's own aiokafka producer in record 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -171,6 +172,17 @@ def build_worker(
     return worker
 
 
+def freeze_startup_objects() -> bool:
+    """The first time: collect, then move every object alive now out of the collector's reach
+    (``gc.freeze``; ``RNNSTREAM_GC_FREEZE``). True when it froze (later calls do nothing)."""
+    if gc.get_freeze_count():
+        return False
+    gc.collect()
+    gc.freeze()
+    log.info("start-up objects frozen out of the garbage collector: %d", gc.get_freeze_count())
+    return True
+
+
 def _ack(events: Any) -> None:
     for event in events:
         event.ack()
@@ -192,12 +204,13 @@ def _wire(w: Worker) -> None:
     async def watch_state_epoch() -> None:  # at start, then every interval: a changed epoch is a state loss
         await w.epoch.run(s.state_epoch_check_s)
 
+    pipeline_from = s.pipeline_min_events or s.batch_max_events
+
     async def handle(batch: list[RawEvent], ack: Callable[[], None]) -> None:
-        if s.pipeline_batches:
-            await w.runner.submit(batch, ack)
+        if s.pipeline_batches and len(batch) >= pipeline_from:
+            await w.runner.submit(batch, ack)  # behind: overlap this batch's step with the last one's effects
         else:
-            await w.runner.run(batch)
-            ack()
+            await w.runner.run_after(batch, ack)
 
     @app.agent(source, name="rnnstream-step")
     async def step(stream: Any) -> None:
@@ -228,6 +241,8 @@ def _wire(w: Worker) -> None:
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        if s.gc_freeze:
+            freeze_startup_objects()
         w.health.partitions_assigned = True
         w.metrics.set_ready(True)
 

@@ -149,6 +149,15 @@ class BatchRunner:
         self._inflight_batch = prepared
         self._inflight = asyncio.ensure_future(self._finish(batch, prepared, on_stored))
 
+    async def run_after(self, batch: Sequence[RawEvent], on_stored: Callable[[], None]) -> None:
+        """:meth:`run` once the batch in the background (if any) is stored, then ``on_stored``: one batch at
+        a time, for a worker that keeps up (quicker than pipelining then; see ``pipeline_min_events`` in
+        the settings). Callers may mix it with :meth:`submit`: the order of effects and acknowledgements
+        is the submission order either way."""
+        await self.drain()
+        await self.run(batch)
+        on_stored()
+
     async def drain(self) -> bool:
         """Wait until the batch in the background is stored; True when it ended as prepared (no fence
         refusal, no failure). Re-raises what the background work raised."""

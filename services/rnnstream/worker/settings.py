@@ -130,8 +130,22 @@ class WorkerSettings(BaseSettings):
 
     pipeline_batches: bool = True
     """``RNNSTREAM_PIPELINE_BATCHES``: prepare (decode, load, step) the next batch while the one before is
-    published and stored. The effects stay in order either way (docs/architecture.md); ``false`` runs one
-    batch at a time, for comparison."""
+    published and stored, for batches of at least ``RNNSTREAM_PIPELINE_MIN_EVENTS``. The effects stay in
+    order either way (docs/architecture.md); ``false`` runs one batch at a time, for comparison."""
+
+    pipeline_min_events: PositiveInt | None = None
+    """``RNNSTREAM_PIPELINE_MIN_EVENTS``: the smallest batch that is pipelined; smaller ones run one at a
+    time (after the batch in the background is stored). Unset: ``RNNSTREAM_BATCH_MAX_EVENTS``, so only full
+    batches, taken while more records wait (the worker is behind), are pipelined. Pipelining buys
+    throughput when the worker is behind, but on one event loop the batch in the background is published
+    and stored only between the next one's steps, so a worker that keeps up answers sooner one batch at a
+    time (docs/benchmarks.md). 1: every batch is pipelined."""
+
+    gc_freeze: bool = True
+    """``RNNSTREAM_GC_FREEZE``: once the worker has started (at its first partition assignment), collect
+    garbage and move every object alive then (models, clients, modules) out of the collector's reach
+    (``gc.freeze``), so that a full collection no longer walks them: without it one stopped the event loop
+    for about 100 ms every few seconds under load (docs/benchmarks.md)."""
 
     step_in_thread: bool = False
     """``RNNSTREAM_STEP_IN_THREAD``: run the model step in a thread beside the event loop instead of on it.
