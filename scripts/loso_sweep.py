@@ -6,7 +6,7 @@ recordings are read, resampled per speed factor and turned into mel power once, 
 
 This is an exploration tool, not the training pipeline: options a run can set (``--config``, JSON):
 
-- ``cell``, ``hidden``, ``layers``, ``dropout``, ``epochs``, ``lr``, ``seed``: as ``rnnstream train``;
+- ``cell``, ``hidden``, ``layers``, ``dropout``, ``epochs``, ``lr``, ``seed``, ``pool``: as ``rnnstream train``;
 - ``augment``: fields of ``AudioAugmentConfig`` over the ``v2`` preset (gain ±6 dB, no equaliser, no DC);
 - ``tilt_db``: a random equaliser (tilt plus bend, ±tilt_db) on 80 % of the drawn examples, applied after
   the masks; ``dc``: a DC offset of up to ``dc`` times the RMS on half of them; ``warp``: a frequency warp by a
@@ -151,6 +151,7 @@ def run_fold(
         hidden=cfg.get("hidden", 128),
         layers=cfg.get("layers", 1),
         dropout=cfg.get("dropout", 0.2),
+        pool=cfg.get("pool", "none"),
     )
     torch.manual_seed(cfg.get("seed", 0))
     model = RecurrentClassifier(net)
