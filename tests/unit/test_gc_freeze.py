@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rnnstream.worker.app import freeze_startup_objects
+from rnnstream.gc_freeze import freeze_startup_objects
 from rnnstream.worker.settings import WorkerSettings
 
 

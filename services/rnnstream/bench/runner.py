@@ -3,9 +3,9 @@
 Pipelines run one after the other, never together, so they do not share the CPUs with each other; each gets
 its own copy of the same events (same bytes bar ``produced_at_ms``, same order) on its own topics, its own
 consumer group and its own Redis key prefix, and (without ``--broker``) its own fresh private broker: tansu's
-memory storage gets slower the more it holds, which would handicap every pipeline but the first. ``--pace max``: every event is produced, then the pipeline is
-started. ``--pace realtime``: the pipeline is started and ready, then the events are sent at real-time pace
-while the predictions are collected. Everything the run started is stopped, and its Redis keys deleted by
+memory storage gets slower the more it holds, which would handicap every pipeline but the first.
+``--pace max``: every event is produced, then the pipeline is started. ``--pace realtime``: the pipeline is
+started and ready, then the events are sent at real-time pace while the predictions are collected. Everything the run started is stopped, and its Redis keys deleted by
 prefix (never ``FLUSHALL``), whatever happens.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib.metadata
 import os
 import platform
@@ -46,6 +45,7 @@ from rnnstream.bench.pipelines import (
 from rnnstream.bench.quix import QUIX_MISSING, QuixPipeline, quix_available
 from rnnstream.bench.report import PhaseOutcome, agreement
 from rnnstream.errors import ConfigurationError
+from rnnstream.gc_freeze import freeze_startup_objects
 from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics_containing
 from rnnstream.localservices.session import Services, services_for_run
 from rnnstream.repository import DEFAULT_REPOSITORY
@@ -278,12 +278,10 @@ async def run_bench(config: BenchConfig, ui: ProgressSink | None = None) -> dict
         from rnnstream.worker.loaded_models import LoadedModels
 
         models = LoadedModels.load(config.repository, [(config.model, None)])
-    # The workload (one object per event) and the loaded models live until the end: move them, and everything
-    # else alive now, out of the collector's reach, so that a full collection in this process (which runs
-    # the prediction consumer, and the in-process pipelines) is not a pause of tens of milliseconds counted
-    # as latency. The worker does the same after its start-up (RNNSTREAM_GC_FREEZE).
-    gc.collect()
-    gc.freeze()
+    # The workload (one object per event) and the loaded models live until the end: out of the collector's
+    # reach with them, so that a full collection in this process (which runs the prediction consumer, and the
+    # in-process pipelines) is not a pause of tens of milliseconds counted as latency.
+    freeze_startup_objects()
     work_dir = Path(tempfile.mkdtemp(prefix="rnnstream-bench-"))
     phases: list[PhaseOutcome] = []
     keep = False

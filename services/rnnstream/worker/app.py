@@ -13,7 +13,6 @@ leaves. Predictions go out through the worker's own aiokafka producer in record 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from rnnstream.gc_freeze import freeze_startup_objects
 from rnnstream.state.redis_store import RedisClusterStateStore, RedisStateStore
 from rnnstream.state.store import StateStore
 from rnnstream.worker.batch_runner import BatchRunner, Health, exit_without_commit
@@ -170,17 +170,6 @@ def build_worker(
     )
     _wire(worker)
     return worker
-
-
-def freeze_startup_objects() -> bool:
-    """The first time: collect, then move every object alive now out of the collector's reach
-    (``gc.freeze``; ``RNNSTREAM_GC_FREEZE``). True when it froze (later calls do nothing)."""
-    if gc.get_freeze_count():
-        return False
-    gc.collect()
-    gc.freeze()
-    log.info("start-up objects frozen out of the garbage collector: %d", gc.get_freeze_count())
-    return True
 
 
 def _ack(events: Any) -> None:
