@@ -20,22 +20,18 @@ import json
 import struct
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from rnnstream.bench.load import now_ms, unacknowledged
+from rnnstream.bench.report import latency_by_second, latency_summary
 from rnnstream.localservices.session import broker_for_run
 
 _STAMP = struct.Struct("<q")
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def run(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) -> dict[str, object]:
@@ -63,7 +59,7 @@ async def run(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) 
     async def collect() -> None:
         while len(latencies) < n:
             fetched = await consumer.getmany(timeout_ms=50, max_records=4096)
-            got = _now_ms()
+            got = now_ms()
             for records in fetched.values():
                 for r in records:
                     latencies.append(got - _STAMP.unpack_from(r.value or b"\0" * 8)[0])
@@ -91,25 +87,15 @@ async def run(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) 
     while i < n:
         due = min(n, int((loop.time() - started) / interval) + 1)
         while i < due:
-            pending.append(await producer.send(topic, _STAMP.pack(_now_ms()) + pad, key=keys[i % len(keys)]))
+            pending.append(await producer.send(topic, _STAMP.pack(now_ms()) + pad, key=keys[i % len(keys)]))
             i += 1
-        pending = [f for f in pending if not f.done()]
+        pending = unacknowledged(pending)
         await asyncio.sleep(max(0.0, started + i * interval - loop.time()))
     await asyncio.gather(*pending)
     await asyncio.wait_for(collecting, timeout=60)
     sampling.cancel()
     await producer.stop()
     await consumer.stop()
-    lat = np.asarray(latencies, dtype=np.float64)
-    second = (np.asarray(arrived) - min(arrived)) // 1000
-    course = []
-    for k in range(int(second.max()) + 1):
-        here = lat[second == k]
-        if here.size:
-            course.append(
-                {"second": k, "p50": float(np.percentile(here, 50)), "p99": float(np.percentile(here, 99))}
-            )
-    p50, p95, p99 = np.percentile(lat, [50, 95, 99])
     return {
         "command": " ".join(sys.argv),
         "rate": args.rate,
@@ -117,8 +103,8 @@ async def run(args: argparse.Namespace, bootstrap: str, broker_pid: int | None) 
         "linger_ms": args.linger_ms,
         "partitions": args.partitions,
         "records": len(latencies),
-        "latency_ms": {"p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(lat.max())},
-        "latency_by_second": course,
+        "latency_ms": latency_summary(latencies),
+        "latency_by_second": latency_by_second(latencies, arrived),
         "broker_cpu_percent_by_second": cpu_by_second,
     }
 

@@ -6,15 +6,15 @@ import asyncio
 
 import pytest
 
-from rnnstream.bench.load import _unacknowledged
+from rnnstream.bench.load import unacknowledged
 
 
 async def test_acknowledged_sends_are_dropped_and_a_failed_one_raises() -> None:
     loop = asyncio.get_running_loop()
     done, waiting, failed = loop.create_future(), loop.create_future(), loop.create_future()
     done.set_result(None)
-    assert _unacknowledged([done, waiting]) == [waiting]
+    assert unacknowledged([done, waiting]) == [waiting]
     failed.set_exception(RuntimeError("broker refused"))
     with pytest.raises(RuntimeError, match="broker refused"):
-        _unacknowledged([waiting, failed])
+        unacknowledged([waiting, failed])
     waiting.cancel()

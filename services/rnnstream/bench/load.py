@@ -269,7 +269,7 @@ async def produce_paced(
             i += 1
         if sent:
             on_sent(sent)
-            pending = _unacknowledged(pending)
+            pending = unacknowledged(pending)
         if i < len(events):
             await asyncio.sleep(max(0.0, started + i * interval - loop.time()))
     last = now_ms()
@@ -277,7 +277,7 @@ async def produce_paced(
     return SendReport(first, last, len(events))
 
 
-def _unacknowledged(futures: list[asyncio.Future[object]]) -> list[asyncio.Future[object]]:
+def unacknowledged(futures: list[asyncio.Future[object]]) -> list[asyncio.Future[object]]:
     """The sends still waiting for the broker; raises what a finished one raised. Pruned as the paced
     producer goes: one ``gather`` over every send of a run at its end would hold this process's loop (which
     also runs the prediction consumer) for tens of milliseconds, just as the last chunks are timed."""
