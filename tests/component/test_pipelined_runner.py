@@ -80,25 +80,34 @@ async def records(store: MemoryStateStore, streams: Sequence[str]) -> list[Strea
     return await store.load_many([StateKey(TEXT, VERSION, s) for s in streams])
 
 
+async def assert_as_one_batch_at_a_time(
+    batches: list[list[RawEvent]], rec: Recorder, store: MemoryStateStore
+) -> None:
+    """``rec``'s predictions and ``store``'s records are those of ``batches`` run one at a time from the store
+    (no cache) with the serial :meth:`BatchRunner.run`."""
+    serial_store = MemoryStateStore()
+    serial, serial_rec, _, _ = make(serial_store, cache_entries=0)
+    for batch in batches:
+        await serial.run(batch)
+    assert [decode_prediction(v) for v in rec.predictions] == [
+        decode_prediction(v) for v in serial_rec.predictions
+    ]
+    streams = [f"s{i}" for i in range(6)]
+    assert await records(store, streams) == await records(serial_store, streams)
+
+
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("cache_entries", [0, 1000])
 async def test_pipelined_batches_equal_one_batch_at_a_time(seed: int, cache_entries: int) -> None:
     batches = workload(seed)
-    serial_store, piped_store = MemoryStateStore(), MemoryStateStore()
-    serial, serial_rec, _, _ = make(serial_store, cache_entries=0)
-    for batch in batches:
-        await serial.run(batch)
+    piped_store = MemoryStateStore()
     piped, piped_rec, _, reg = make(piped_store, cache_entries=cache_entries)
     acked: list[int] = []
     for i, batch in enumerate(batches):
         await piped.submit(batch, lambda i=i: acked.append(i))
     assert await piped.drain()
     assert acked == list(range(len(batches)))
-    assert [decode_prediction(v) for v in piped_rec.predictions] == [
-        decode_prediction(v) for v in serial_rec.predictions
-    ]
-    streams = [f"s{i}" for i in range(6)]
-    assert await records(piped_store, streams) == await records(serial_store, streams)
+    await assert_as_one_batch_at_a_time(batches, piped_rec, piped_store)
     hits = reg.get_sample_value("rnnstream_state_cache_total", {"result": "hit"}) or 0
     assert (hits > 0) == (cache_entries > 0)
 
@@ -108,10 +117,7 @@ async def test_pipelined_and_one_at_a_time_batches_mixed_equal_one_batch_at_a_ti
     # what the worker does: a full batch is pipelined (submit), a smaller one runs after the batch in the
     # background is stored (run_after); any mix gives the serial predictions, records and ack order
     batches = workload(seed)
-    serial_store, mixed_store = MemoryStateStore(), MemoryStateStore()
-    serial, serial_rec, _, _ = make(serial_store, cache_entries=0)
-    for batch in batches:
-        await serial.run(batch)
+    mixed_store = MemoryStateStore()
     mixed, mixed_rec, _, _ = make(mixed_store)
     rng = random.Random(seed)
     acked: list[int] = []
@@ -123,11 +129,7 @@ async def test_pipelined_and_one_at_a_time_batches_mixed_equal_one_batch_at_a_ti
             assert acked == list(range(i + 1))  # this one and every one before it are stored
     assert await mixed.drain()
     assert acked == list(range(len(batches)))
-    assert [decode_prediction(v) for v in mixed_rec.predictions] == [
-        decode_prediction(v) for v in serial_rec.predictions
-    ]
-    streams = [f"s{i}" for i in range(6)]
-    assert await records(mixed_store, streams) == await records(serial_store, streams)
+    await assert_as_one_batch_at_a_time(batches, mixed_rec, mixed_store)
 
 
 async def test_a_batch_is_acknowledged_only_once_stored() -> None:
