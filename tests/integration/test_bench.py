@@ -59,11 +59,12 @@ def test_tiny_bench_is_complete_and_the_pipelines_agree(
     out = tmp_path / "bench.json"
     args = ["--streams", "3", "--seconds", "1", "--pace", "max", "--pipelines", ",".join(PIPELINES)]
     args += ["--broker", broker_bootstrap, "--redis-url", redis_url, "--repository", str(REPOSITORY)]
-    args += ["--json-out", str(out), "--seed", "7"]
+    args += ["--json-out", str(out), "--seed", "7", "--partitions", "3"]
     result = CliRunner().invoke(_app(), args)
     assert result.exit_code == 0, result.output
 
     doc = json.loads(out.read_text())
+    assert doc["config"]["partitions"] == 3 and "--partitions 3" in doc["command"]
     assert {"command", "config", "machine", "workload", "pipelines", "agreement", "complete"} <= doc.keys()
     assert doc["command"].startswith("rnnstream bench --streams 3 --seconds 1 ")
     workload = doc["workload"]

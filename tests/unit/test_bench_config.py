@@ -32,3 +32,16 @@ def test_quix_without_the_peer_extra_is_refused_with_the_extras_name(monkeypatch
     result = CliRunner().invoke(app, ["--pipelines", "quix,naive"])
     assert result.exit_code == 2
     assert "Quix Streams" in result.output and "[peer]" in result.output
+
+
+def test_fewer_partitions_than_workers_is_refused_before_anything_starts() -> None:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(bench)
+    result = CliRunner().invoke(app, ["--workers", "3", "--partitions", "2", "--pipelines", "faust"])
+    assert result.exit_code == 2
+    assert "--partitions 2" in result.output and "3 workers" in result.output
+
+
+def test_the_partition_count_is_part_of_the_command_that_repeats_a_run() -> None:
+    assert BenchConfig().partitions == 8
+    assert "--partitions 4 " in BenchConfig(partitions=4).command()

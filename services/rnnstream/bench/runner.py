@@ -98,7 +98,7 @@ class BenchConfig:
         return (
             f"rnnstream bench --streams {self.streams} --seconds {self.seconds:g} --chunk-ms {self.chunk_ms} "
             f"--pace {self.pace.value} --source {self.source.value} --pipelines {','.join(self.pipelines)} "
-            f"--workers {self.workers} --linger-ms {self.linger_ms} --seed {self.seed}"
+            f"--workers {self.workers} --linger-ms {self.linger_ms} --partitions {self.partitions} --seed {self.seed}"
         )
 
 

@@ -85,6 +85,16 @@ def bench(
             "every record at once (many small requests: more broker CPU).",
         ),
     ] = 5,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            "--partitions",
+            min=1,
+            help="Partitions of the bench's input and prediction topics (at least --workers). The local "
+            "tansu broker lists every stored record batch of a partition on each fetch, so its cost per "
+            "fetch grows with partitions x batches stored; a real Kafka broker's does not.",
+        ),
+    ] = 8,
 ) -> None:
     """Drive N streams of audio-feature chunks through the real pipeline (Kafka → worker → Redis → Kafka) and
     measure it against three references on the same inputs, one pipeline after the other:
@@ -134,7 +144,12 @@ def bench(
             repository=repository,
             model=model,
             linger_ms=linger_ms,
+            partitions=partitions,
         )
+        if partitions < workers:
+            raise ValueError(
+                f"--partitions {partitions} leaves some of the {workers} workers idle; give at least --workers"
+            )
         if not chosen or set(chosen) - set(PIPELINES) or len(set(chosen)) != len(chosen):
             raise ValueError(f"--pipelines takes distinct names among {', '.join(PIPELINES)}")
     except ValueError as exc:
