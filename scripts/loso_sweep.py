@@ -16,7 +16,12 @@ This is an exploration tool, not the training pipeline: options a run can set (`
   41st input), ``mfcc_cmn`` (the cepstra minus their causal running mean over the utterance so far, shrunk
   towards the training mean by ``prior`` frames (default 10): streaming cepstral mean normalisation),
   ``mfcc_cmnkeep`` (both, side by side), or none (= ``--norm global``);
-- ``ls``: label smoothing.
+- ``ls``: label smoothing; ``wd``: AdamW weight decay (default 1e-5); ``fnoise``: ``--feature-noise``;
+  ``frame_loss``: add this weight times the loss of every step of each sequence's second half;
+  ``ema``: evaluate and keep an exponential moving average of the weights with this decay per batch;
+- ``reverb``: on half of the drawn examples, late reverberation in the mel power domain (each band plus an
+  exponentially decaying sum of its past frames, a 60 dB decay time of 0.1 to ``reverb`` s, a reverberant
+  share of 0.05-0.5).
 
 The recipe it led to is then trained and measured with the real pipeline (``make loso``); the two differ in
 where the equaliser and DC offset are applied (see ``rnnstream_offline.augment``).
@@ -24,6 +29,7 @@ where the equaliser and DC offset are applied (see ``rnnstream_offline.augment``
     python scripts/loso_sweep.py --data ../shared/data/fsdd --name fm --config '{"feat": "framemean"}'
     python scripts/loso_sweep.py --summary
     python scripts/loso_sweep.py --voices     # level, DC offset, word length, lowest bands per speaker
+    python scripts/loso_sweep.py --ensemble fm,base   # the folds of the runs' averaged probabilities
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from scipy.fft import dct
+from scipy.signal import lfilter
 from tqdm import tqdm
 
 from rnnstream.datasets import FSDD_LABELS, fsdd_speaker_split, fsdd_speakers
@@ -140,6 +147,14 @@ def run_fold(
                 a = rng.uniform(1 - cfg["warp"], 1 + cfg["warp"])
                 p = np.exp(v)
                 v = np.log(np.stack([np.interp(centres / a, centres, row) for row in p])).astype(np.float32)
+            if cfg.get("reverb", 0.0) > 0 and rng.uniform() < 0.5:
+                # late reverberation in the power domain: each band plus an exponentially decaying sum of
+                # its past frames (decay time up to ``reverb`` s for 60 dB, reverberant share 0.05-0.5)
+                rt60 = rng.uniform(0.1, cfg["reverb"])
+                a = 10 ** (-6 * FEATURES.hop_length / FEATURES.sample_rate / rt60)
+                p = np.exp(v.astype(np.float64))
+                tail = lfilter([0.0, 1.0 - a], [1.0, -a], p, axis=0)
+                v = np.log(p + rng.uniform(0.05, 0.5) * tail).astype(np.float32)
             out.append(transform(v, cfg))
         return out
 
@@ -162,6 +177,10 @@ def run_fold(
         batch_size=32,
         seed=cfg.get("seed", 0),
         label_smoothing=cfg.get("ls", 0.0),
+        weight_decay=cfg.get("wd", 1e-5),
+        feature_noise=cfg.get("fnoise", 0.0),
+        ema_decay=cfg.get("ema", 0.0),
+        frame_loss=cfg.get("frame_loss", 0.0),
     )
     started = time.perf_counter()
     hist = fit(
@@ -199,6 +218,24 @@ def summary(path: Path) -> None:
         print(f"| {name} | {' | '.join(cells)} | {mean} |")
 
 
+def ensemble(path: Path, names: list[str], data: Path) -> None:
+    """Each fold's accuracy when the named runs' probabilities are averaged (an ensemble of those runs)."""
+    runs: dict[tuple[str, str], list[list[float]]] = {}
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        if r["name"] in names:
+            runs[(r["name"], r["speaker"])] = r["log_probs"]
+    accuracies = {}
+    for speaker in fsdd_speakers(data):
+        if not all((name, speaker) in runs for name in names):
+            continue
+        truth = np.array([FSDD_LABELS.index(e.label) for e in fsdd_speaker_split(data, speaker, "test")])
+        probs = np.mean([np.exp(np.array(runs[(name, speaker)])) for name in names], axis=0)
+        accuracies[speaker] = float(np.mean(probs.argmax(1) == truth))
+    cells = " | ".join(f"{s} {a:.3f}" for s, a in accuracies.items())
+    print(f"ensemble of {', '.join(names)}: {cells} | mean {np.mean(list(accuracies.values())):.3f}")
+
+
 def voices(data: Path) -> None:
     """What differs between the six voices: level, DC offset, word length, the lowest bands' level."""
     from rnnstream.features.audio import read_audio, to_mono
@@ -230,12 +267,18 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=Path("runs/loso-sweep"), help="feature cache folder")
     p.add_argument("--summary", action="store_true", help="print the table of --out and exit")
     p.add_argument("--voices", action="store_true", help="print how the six voices differ and exit")
+    p.add_argument(
+        "--ensemble", help="comma-separated run names: print the folds of their averaged probabilities"
+    )
     args = p.parse_args()
     if args.summary:
         summary(args.out)
         return
     if args.voices:
         voices(args.data)
+        return
+    if args.ensemble:
+        ensemble(args.out, args.ensemble.split(","), args.data)
         return
     if not args.name:
         p.error("--name is required")

@@ -108,12 +108,24 @@ class RecurrentClassifier(nn.Module):
         running, new = running_mean(centred, norm, self.cfg.norm_prior_frames)
         return (centred - running) * self.feature_inv_std, new
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits after each row's last valid step (training and evaluation)."""
+    def _outputs(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The cell's outputs ``[batch, time, hidden]``, zeros past each row's length."""
         inputs, _ = self.embed(x)
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.rnn(packed)
         padded, _ = pad_packed_sequence(out, batch_first=True)
+        return padded
+
+    def step_logits(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits after every step ``[batch, time, classes]`` (``pool="none"`` only): what a stream would
+        publish after each frame; the last valid step's equal ``forward``'s."""
+        if self.cfg.pool != "none":
+            raise ValueError("step_logits needs pool='none'")
+        return self.head(self.drop(self._outputs(x, lengths)))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits after each row's last valid step (training and evaluation)."""
+        padded = self._outputs(x, lengths)
         rows = torch.arange(len(lengths))
         last = padded[rows, lengths - 1]
         if self.cfg.pool == "mean":  # padded steps are zeros, so the sum up to the length is the valid sum

@@ -28,6 +28,8 @@ class TrainConfig:
     feature_noise: float = 0.0  # std of Gaussian noise added to normalised audio features while training
     class_weights: tuple[float, ...] | None = None  # loss weight per class (None: all 1)
     label_smoothing: float = 0.0  # share of each target's probability spread over the other classes
+    frame_loss: float = 0.0  # > 0: plus this weight x the loss of each step of the second half
+    ema_decay: float = 0.0  # > 0: keep an exponential moving average of the weights, evaluate and end with it
 
 
 # Draws the training inputs of a batch (augmented audio, token dropout): indices, rng -> sequences.
@@ -96,6 +98,13 @@ def fit(
     weights = torch.tensor(cfg.class_weights, dtype=torch.float32) if cfg.class_weights else None
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
     y_all = torch.tensor(train_y, dtype=torch.int64)
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
+        )
+        if cfg.ema_decay > 0
+        else None
+    )
     hist = History()
     started = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
@@ -111,18 +120,28 @@ def fit(
             if cfg.feature_noise > 0 and x.is_floating_point():
                 x = x + cfg.feature_noise * torch.randn_like(x) / model.feature_inv_std
             y = y_all[idx]
-            logits = model(x, lengths)
-            loss = loss_fn(logits, y)
+            if cfg.frame_loss > 0:
+                steps = model.step_logits(x, lengths)
+                logits = steps[torch.arange(len(lengths)), lengths - 1]
+                t = torch.arange(steps.shape[1])[None, :]
+                late = (t >= (lengths[:, None] // 2)) & (t < lengths[:, None])
+                frames = nn.functional.cross_entropy(steps[late], y[:, None].expand_as(late)[late])
+                loss = loss_fn(logits, y) + cfg.frame_loss * frames
+            else:
+                logits = model(x, lengths)
+                loss = loss_fn(logits, y)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             total += len(idx)
             correct += int((logits.argmax(1) == y).sum())
             loss_sum += float(loss.detach()) * len(idx)
             bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}")
-        pred = predict_labels(model, test_x)
+        pred = predict_labels(model if ema is None else ema.module, test_x)
         test_acc = float(np.mean(np.asarray(pred) == np.asarray(test_y)))
         row = {
             "epoch": epoch,
@@ -136,5 +155,7 @@ def fit(
                 f"epoch {epoch:3d}/{cfg.epochs}  loss {row['loss']:.4f}  train acc {row['train_accuracy']:.4f}"
                 f"  test acc {test_acc:.4f}"
             )
+    if ema is not None:
+        model.load_state_dict(ema.module.state_dict())
     hist.duration_s = time.perf_counter() - started
     return hist
