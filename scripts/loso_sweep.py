@@ -9,7 +9,12 @@ This is an exploration tool, not the training pipeline: options a run can set (`
 - ``cell``, ``hidden``, ``layers``, ``dropout``, ``epochs``, ``lr``, ``seed``, ``pool``: as ``rnnstream train``;
 - ``augment``: fields of ``AudioAugmentConfig`` over the ``v2`` preset (gain ±6 dB, no equaliser, no DC);
 - ``tilt_db``: a random equaliser (tilt plus bend, ±tilt_db) on 80 % of the drawn examples, applied after
-  the masks; ``dc``: a DC offset of up to ``dc`` times the RMS on half of them; ``warp``: a frequency warp by a
+  the masks; ``eq_db``: a random smooth equaliser of ``eq_order`` (default 6) cosine terms over the mel
+  bands, the k-th with an amplitude of up to ``eq_db / k`` dB (an offset of the first cepstra: the
+  variety of microphones and rooms), on 80 % of them; ``hp``: on half of them, a second-order high-pass
+  (Butterworth magnitude) with its corner drawn from 50 Hz to ``hp`` Hz, as small microphones and
+  telephone lines cut the low end; ``lp``: on half of them, a second-order low-pass with its corner drawn
+  from ``lp`` Hz to 4 kHz (a duller microphone: weaker sibilants); ``dc``: a DC offset of up to ``dc`` times the RMS on half of them; ``warp``: a frequency warp by a
   factor within ±warp (interpolating the mel bands) on 80 %;
 - ``feat``: ``framemean`` (each frame minus its mean over the bands, = ``--norm frame``), ``mfcc``
   (cepstral coefficients 1..``ncep``, = ``--norm cepstral``), ``fmkeep`` (framemean plus the frame mean as a
@@ -132,6 +137,9 @@ def run_fold(
         1:-1
     ]
     bands = np.linspace(-1, 1, FEATURES.n_mels)
+    eq_basis = np.cos(
+        np.pi * np.arange(1, 21)[:, None] * (np.arange(FEATURES.n_mels) + 0.5) / FEATURES.n_mels
+    )
 
     def draw(indices: Any, rng: np.random.Generator) -> list[Any]:
         out = []
@@ -140,6 +148,17 @@ def run_fold(
             if cfg.get("tilt_db", 0.0) > 0 and rng.uniform() < 0.8:
                 curve = rng.uniform(-1, 1) * bands + rng.uniform(-0.5, 0.5) * (bands**2 - 1 / 3)
                 v = v + np.float32(cfg["tilt_db"] / 10 * np.log(10)) * curve.astype(np.float32)
+            if cfg.get("eq_db", 0.0) > 0 and rng.uniform() < 0.8:
+                order = np.arange(1, int(cfg.get("eq_order", 6)) + 1)
+                gains = rng.uniform(-1, 1, len(order)) * cfg["eq_db"] / order
+                curve = (gains[:, None] * eq_basis[: len(order)]).sum(0)
+                v = v + np.float32(np.log(10) / 10) * curve.astype(np.float32)
+            if cfg.get("hp", 0.0) > 0 and rng.uniform() < 0.5:
+                corner = rng.uniform(50.0, cfg["hp"])
+                v = v + np.log(1.0 / (1.0 + (corner / centres) ** 4)).astype(np.float32)
+            if cfg.get("lp", 0.0) > 0 and rng.uniform() < 0.5:
+                corner = rng.uniform(cfg["lp"], 4000.0)
+                v = v + np.log(1.0 / (1.0 + (centres / corner) ** 4)).astype(np.float32)
             if cfg.get("dc", 0.0) > 0 and rng.uniform() < 0.5:
                 power = np.float32(rng.uniform(0, cfg["dc"]) ** 2 * sub.variants[int(i)][0].sample_power)
                 v = np.log(np.exp(v) + power * dc_power).astype(np.float32)

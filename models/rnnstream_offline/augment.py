@@ -15,6 +15,11 @@ random speed variant and, independently:
   recording's mean sample power) with a random spectral tilt, added in the power domain (its expected
   periodogram, with the exponential spread of a real one; the signal-noise cross term, zero on average, is
   left out);
+- tempo (off by default): on ``tempo_prob`` of the examples, the frames stretched or squeezed in time by a
+  factor up to ``1 + tempo`` either way, by interpolating between frames (a slower or faster speaker with
+  the same voice; speed perturbation changes the pitch and formants too);
+- an early end (off by default): on ``trim_prob`` of the examples, up to ``trim_share`` of the last frames
+  cut off (a recording trimmed tightly, or a word's weak last sound lost);
 - time shift: up to ``pad_frames`` frames of low-level background before and after the word;
 - SpecAugment-style masks: time and mel-band masks set to the training mean (zero after the model's
   normalisation).
@@ -52,6 +57,10 @@ class AudioAugmentConfig:
     noise_prob: float = 0.5
     snr_db: tuple[float, float] = (10.0, 40.0)
     pad_frames: int = 10
+    tempo: float = 0.0  # > 0: on tempo_prob of the examples, stretch time by up to (1 + tempo)x either way
+    tempo_prob: float = 0.8
+    trim_prob: float = 0.0  # this share of drawn examples loses up to trim_share of its last frames
+    trim_share: float = 0.2
     time_masks: int = 1
     time_mask_frames: int = 8
     freq_masks: int = 1
@@ -78,6 +87,21 @@ def speed_perturb(samples: NDArray[np.float64], speed: float) -> NDArray[np.floa
         return samples
     ratio = Fraction(1 / speed).limit_denominator(100)
     out: NDArray[np.float64] = resample_poly(samples, ratio.numerator, ratio.denominator)
+    return out
+
+
+def stretch_frames(power: NDArray[np.float32], factor: float) -> NDArray[np.float32]:
+    """``power`` [frames, bins] lasting ``factor`` times as long (linear interpolation between frames): a
+    tempo change that leaves the spectrum of each moment, pitch and formants included, as it was."""
+    frames = len(power)
+    target = max(round(frames * factor), 1)
+    if target == frames:
+        return power
+    at = np.linspace(0.0, frames - 1.0, target)
+    low = np.floor(at).astype(int)
+    high = np.minimum(low + 1, frames - 1)
+    w = (at - low).astype(np.float32)[:, None]
+    out: NDArray[np.float32] = power[low] * (1 - w) + power[high] * w
     return out
 
 
@@ -137,6 +161,11 @@ class AugmentedAudio:
         v = self.variants[i][int(rng.integers(len(cfg.speeds)))]
         gain = float(10 ** (rng.uniform(-cfg.gain_db, cfg.gain_db) / 10))
         power = v.power * np.float32(gain)
+        if cfg.tempo > 0 and rng.uniform() < cfg.tempo_prob:  # (no draw when off)
+            power = stretch_frames(power, float(np.exp(rng.uniform(-1, 1) * np.log1p(cfg.tempo))))
+        if cfg.trim_prob > 0 and rng.uniform() < cfg.trim_prob:  # (no draw when off)
+            cut = int(rng.integers(0, int(cfg.trim_share * len(power)) + 1))
+            power = power[: max(len(power) - cut, 1)]
         if cfg.pad_frames > 0:
             before, after = (int(n) for n in rng.integers(0, cfg.pad_frames + 1, size=2))
             quiet = np.quantile(power, 0.05, axis=0).astype(np.float32)  # the recording's background level

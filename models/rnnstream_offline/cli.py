@@ -100,6 +100,16 @@ def train(
     label_smoothing: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Label smoothing of the training loss (0: none).")
     ] = 0.0,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay.")] = 1e-5,
+    ema_decay: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.9999,
+            help="> 0: keep an exponential moving average of the weights with this decay per batch, "
+            "evaluate with it and publish it (0: off).",
+        ),
+    ] = 0.0,
     spam_weight: Annotated[
         float, typer.Option(min=0.0, help="Text: loss weight of the spam class (ham is 1).")
     ] = 1.0,
@@ -158,6 +168,8 @@ def train(
         seed=seed,
         class_weights=(1.0, spam_weight) if task == "text" and spam_weight != 1.0 else None,
         label_smoothing=label_smoothing,
+        weight_decay=weight_decay,
+        ema_decay=ema_decay,
     )
     req = TrainRequest(
         task=task,

@@ -31,6 +31,13 @@ def _reorder(w: np.ndarray, cell: str, hidden: int) -> np.ndarray:
     return np.concatenate([gates[i] for i in _GATE_ORDER[cell]], axis=0)
 
 
+def _member_rows(w: np.ndarray, gates: int, members: int, i: int, h: int) -> np.ndarray:
+    """Member ``i``'s rows of a merged weight or bias in PyTorch's gate-major layout (each gate's rows hold
+    the members one after another), as the member's own gate-major rows."""
+    block = members * h
+    return np.concatenate([w[g * block + i * h : g * block + (i + 1) * h] for g in range(gates)], axis=0)
+
+
 def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
     """The ONNX model for ``model`` (in eval mode; weights copied as float32 initializers)."""
     cfg = model.cfg
@@ -82,37 +89,64 @@ def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
     state_names = ["h", "c"] if lstm else ["h"]
     gates = len(_GATE_ORDER[cfg.cell])
     layer_in, h_outs, c_outs = "layer0_in", [], []
+    M = cfg.members  # an ensemble merged side by side: one recurrent node per member, per layer
+    h = H // M
     for layer in range(L):
-        w = _reorder(sd[f"rnn.weight_ih_l{layer}"], cfg.cell, H)[None]
-        r = _reorder(sd[f"rnn.weight_hh_l{layer}"], cfg.cell, H)[None]
-        b = np.concatenate(
-            [
-                _reorder(sd[f"rnn.bias_ih_l{layer}"], cfg.cell, H),
-                _reorder(sd[f"rnn.bias_hh_l{layer}"], cfg.cell, H),
-            ]
-        )[None]
-        assert w.shape[1] == gates * H
         const(f"start{layer}", np.array([layer], np.int64))
         const(f"end{layer}", np.array([layer + 1], np.int64))
         for s in state_names:
             nodes.append(
                 helper.make_node("Slice", [s, f"start{layer}", f"end{layer}", "axis0"], [f"{s}{layer}_in"])
             )
-        inputs = [layer_in, const(f"W{layer}", w), const(f"R{layer}", r), const(f"B{layer}", b), "lengths"]
-        inputs.append(f"h{layer}_in")
-        if lstm:
-            inputs.append(f"c{layer}_in")
-        outs = [f"Y{layer}", f"h{layer}_out"] + ([f"c{layer}_out"] if lstm else [])
-        attrs: dict[str, object] = {"hidden_size": H}
-        if cfg.cell == "gru":
-            attrs["linear_before_reset"] = 1
-        if cfg.cell == "rnn":
-            attrs["activations"] = ["Tanh"]
-        nodes.append(helper.make_node(_OP[cfg.cell], inputs, outs, name=f"{cfg.cell}{layer}", **attrs))
-        nodes.append(helper.make_node("Squeeze", [f"Y{layer}", "axis1"], [f"layer{layer + 1}_in"]))
+        if M > 1:
+            const(f"split{layer}", np.array([h] * M, np.int64))
+            for s in state_names:
+                parts = [f"{s}{layer}_in_m{i}" for i in range(M)]
+                nodes.append(helper.make_node("Split", [f"{s}{layer}_in", f"split{layer}"], parts, axis=2))
+            if layer > 0:  # member i reads only its own units of the layer below
+                parts = [f"{layer_in}_m{i}" for i in range(M)]
+                nodes.append(helper.make_node("Split", [layer_in, f"split{layer}"], parts, axis=2))
+        ys, hs, cs = [], [], []
+        for i in range(M):
+            tag = f"{layer}" if M == 1 else f"{layer}_m{i}"
+            member_in = layer_in if (M == 1 or layer == 0) else f"{layer_in}_m{i}"
+            cols = slice(None) if layer == 0 else slice(i * h, (i + 1) * h)
+            w_ih, w_hh, b_ih, b_hh = (
+                _member_rows(sd[f"rnn.{kind}_l{layer}"], gates, M, i, h)
+                for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            )
+            w = _reorder(w_ih[:, cols] if M > 1 else w_ih, cfg.cell, h)[None]
+            r = _reorder(w_hh[:, i * h : (i + 1) * h], cfg.cell, h)[None]
+            b = np.concatenate([_reorder(b_ih, cfg.cell, h), _reorder(b_hh, cfg.cell, h)])[None]
+            assert w.shape[1] == gates * h
+            inputs = [member_in, const(f"W{tag}", w), const(f"R{tag}", r), const(f"B{tag}", b), "lengths"]
+            suffix = "" if M == 1 else f"_m{i}"
+            inputs.append(f"h{layer}_in{suffix}")
+            if lstm:
+                inputs.append(f"c{layer}_in{suffix}")
+            outs = [f"Y{tag}", f"h{tag}_out"] + ([f"c{tag}_out"] if lstm else [])
+            attrs: dict[str, object] = {"hidden_size": h}
+            if cfg.cell == "gru":
+                attrs["linear_before_reset"] = 1
+            if cfg.cell == "rnn":
+                attrs["activations"] = ["Tanh"]
+            nodes.append(helper.make_node(_OP[cfg.cell], inputs, outs, name=f"{cfg.cell}{tag}", **attrs))
+            squeezed = f"layer{layer + 1}_in" if M == 1 else f"Y{tag}_sq"
+            nodes.append(helper.make_node("Squeeze", [f"Y{tag}", "axis1"], [squeezed]))
+            ys.append(squeezed)
+            hs.append(f"h{tag}_out")
+            cs.append(f"c{tag}_out")
+        if M == 1:
+            h_outs.append(hs[0])
+            c_outs.append(cs[0])
+        else:
+            nodes.append(helper.make_node("Concat", ys, [f"layer{layer + 1}_in"], axis=2))
+            nodes.append(helper.make_node("Concat", hs, [f"h{layer}_out"], axis=2))
+            h_outs.append(f"h{layer}_out")
+            if lstm:
+                nodes.append(helper.make_node("Concat", cs, [f"c{layer}_out"], axis=2))
+                c_outs.append(f"c{layer}_out")
         layer_in = f"layer{layer + 1}_in"
-        h_outs.append(f"h{layer}_out")
-        c_outs.append(f"c{layer}_out")
 
     nodes.append(helper.make_node("Concat", h_outs, ["h_out"], axis=0))
     if lstm:

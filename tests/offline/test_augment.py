@@ -9,7 +9,7 @@ import pytest
 
 from rnnstream.features.audio import file_features
 from rnnstream.repository.manifest import LogMelConfig
-from rnnstream_offline.augment import AudioAugmentConfig, AugmentedAudio, speed_perturb
+from rnnstream_offline.augment import AudioAugmentConfig, AugmentedAudio, speed_perturb, stretch_frames
 from tests.paths import FSDD, require_shared
 
 CFG = LogMelConfig()
@@ -54,3 +54,43 @@ def test_augmented_draws_vary_repeat_with_the_seed_and_mask_with_the_fill(files:
     # A mel-band mask is the fill value over whole columns.
     masked = [np.all(x == fill[None, :], axis=0) for x in a]
     assert any(m.any() for m in masked)
+
+
+def test_a_tempo_stretch_keeps_each_moments_spectrum_and_scales_the_length() -> None:
+    rng = np.random.default_rng(0)
+    power = rng.exponential(1.0, (40, 40)).astype(np.float32)
+    longer, shorter = stretch_frames(power, 1.3), stretch_frames(power, 1 / 1.3)
+    assert len(longer) == 52 and len(shorter) == 31
+    for out in (longer, shorter):  # the first and last frames are kept, the rest lie between neighbours
+        assert np.array_equal(out[0], power[0]) and np.array_equal(out[-1], power[-1])
+        assert out.min() >= power.min() and out.max() <= power.max()
+    assert stretch_frames(power, 1.0) is power
+
+
+def test_tempo_and_an_early_end_change_the_length_and_stay_off_by_default(files: list[str]) -> None:
+    base = replace(AudioAugmentConfig(), clean_prob=0.0, pad_frames=0, speeds=(1.0,), time_masks=0)
+    ref = [
+        len(x)
+        for x in AugmentedAudio(files, CFG, base, np.zeros(40, np.float32)).draw(
+            range(4), np.random.default_rng(1)
+        )
+    ]
+    assert ref == [len(file_features(p, CFG)) for p in files]
+    slow = replace(base, tempo=0.5, tempo_prob=1.0)
+    lengths = [
+        len(x)
+        for x in AugmentedAudio(files, CFG, slow, np.zeros(40, np.float32)).draw(
+            range(4), np.random.default_rng(1)
+        )
+    ]
+    assert lengths != ref and all(
+        n / 1.5 - 1 <= len_ <= n * 1.5 + 1 for n, len_ in zip(ref, lengths, strict=True)
+    )
+    cut = replace(base, trim_prob=1.0, trim_share=0.3)
+    trimmed = [
+        len(x)
+        for x in AugmentedAudio(files, CFG, cut, np.zeros(40, np.float32)).draw(
+            range(4), np.random.default_rng(1)
+        )
+    ]
+    assert all(n * 0.7 - 1 <= t <= n for n, t in zip(ref, trimmed, strict=True)) and trimmed != ref

@@ -188,7 +188,8 @@ def test_per_frame_normalisations_export_stream_and_ignore_gain(
 @pytest.mark.parametrize("layers", [1, 2])
 def test_an_ensemble_merges_into_one_network_that_averages_its_members(cell: str, layers: int) -> None:
     """``merge_ensemble``: one network of K x hidden whose logits after every prefix are the mean of the
-    members' logits; it exports, verifies and streams like any network."""
+    members' logits; it exports, verifies and streams like any network, and its graph runs one recurrent
+    node of the member's size per member and layer (not one dense cell of K x hidden)."""
     net = NetworkConfig(task="audio", cell=cell, classes=4, hidden=12, layers=layers, norm="cepstral")  # type: ignore[arg-type]
     members = []
     for seed in range(3):
@@ -197,7 +198,8 @@ def test_an_ensemble_merges_into_one_network_that_averages_its_members(cell: str
         m.set_normalisation(torch.full((13,), 0.5), torch.full((13,), 2.0))
         members.append(m)
     merged = merge_ensemble(members)
-    assert merged.cfg.hidden == 36 and merged.state_names() == members[0].state_names()
+    assert merged.cfg.hidden == 36 and merged.cfg.members == 3
+    assert merged.state_names() == members[0].state_names()
     rng = np.random.default_rng(2)
     x = torch.from_numpy(rng.normal(-8, 3, (2, 30, 40)).astype(np.float32))
     with torch.no_grad():
@@ -205,8 +207,12 @@ def test_an_ensemble_merges_into_one_network_that_averages_its_members(cell: str
         got, _ = merged.forward_steps(x, merged.zero_state(2))
     assert torch.allclose(got, mean, atol=1e-5)
     seqs = [rng.normal(-8, 3, (n, 40)).astype(np.float32) for n in (1, 9, 40)]
-    v = verify_export(merged, build_onnx(merged), seqs)
+    proto = build_onnx(merged)
+    v = verify_export(merged, proto, seqs)
     assert v.onnx_vs_torch_max_abs <= 1e-5 and v.chunked_vs_whole_max_abs <= 1e-5
+    recurrent = [n for n in proto.graph.node if n.op_type in ("RNN", "GRU", "LSTM")]
+    assert len(recurrent) == 3 * layers
+    assert all(a.i == 12 for n in recurrent for a in n.attribute if a.name == "hidden_size")
     with pytest.raises(ValueError, match="normalisation"):
         members[1].set_normalisation(torch.zeros(13), torch.ones(13))
         merge_ensemble(members)

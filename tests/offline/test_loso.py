@@ -85,3 +85,15 @@ def test_loso_eval_refuses_models_that_are_not_folds(tiny_fsdd: Path, tmp_path: 
     res = runner.invoke(app, ["eval", str(tmp_path / "repo"), "--loso", "--data", str(tiny_fsdd), "--json"])
     assert res.exit_code == 2
     assert "not a leave-one-speaker-out fold" in " ".join(res.output.split())
+
+
+def test_train_passes_weight_decay_and_the_weight_average_to_training(
+    tiny_fsdd: Path, tmp_path: Path
+) -> None:
+    args = ["train", "--data", str(tiny_fsdd), "--loso", "--fold", "theo", "--epochs", "1", "--cell", "gru"]
+    args += ["--hidden", "8", "--threads", "1", "--quiet", "--run-dir", str(tmp_path / "loso")]
+    args += ["--weight-decay", "0.05", "--ema-decay", "0.9"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "loso" / "runs" / "theo" / "report.json").read_text())
+    assert report["train"]["weight_decay"] == 0.05 and report["train"]["ema_decay"] == 0.9
