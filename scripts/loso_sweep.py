@@ -24,6 +24,10 @@ This is an exploration tool, not the training pipeline: options a run can set (`
 - ``ls``: label smoothing; ``wd``: AdamW weight decay (default 1e-5); ``fnoise``: ``--feature-noise``;
   ``frame_loss``: add this weight times the loss of every step of each sequence's second half;
   ``ema``: evaluate and keep an exponential moving average of the weights with this decay per batch;
+- ``vtlp``: vocal-tract-length perturbation on the linear spectrum: each recording (at speed 1) also as
+  ``vtlp_steps`` (default 4) variants whose power spectrum is stretched along frequency by factors evenly
+  spaced within ``1 ± vtlp`` (formants moved, duration kept) before the serving mel filters; a drawn
+  example takes one of the speed or warp variants at random;
 - ``reverb``: on half of the drawn examples, late reverberation in the mel power domain (each band plus an
   exponentially decaying sum of its past frames, a 60 dB decay time of 0.1 to ``reverb`` s, a reverberant
   share of 0.05-0.5).
@@ -35,6 +39,8 @@ where the equaliser and DC offset are applied (see ``rnnstream_offline.augment``
     python scripts/loso_sweep.py --summary
     python scripts/loso_sweep.py --voices     # level, DC offset, word length, lowest bands per speaker
     python scripts/loso_sweep.py --ensemble fm,base   # the folds of the runs' averaged probabilities
+    python scripts/loso_sweep.py --confusions fm      # each fold's largest confusions
+    python scripts/loso_sweep.py --durations          # frames near the peak / all frames, per voice and digit
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import pickle
 import sys
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +122,37 @@ def load(data: Path, aug: AudioAugmentConfig, cache_dir: Path) -> tuple[Augmente
     return audio, clean, examples
 
 
+def vtlp_variants(examples: list[Any], factors: list[float], cache_dir: Path) -> list[list[Any]]:
+    """Per recording, its mel power with the power spectrum stretched along frequency by each factor (cached)."""
+    from rnnstream.features.audio import read_audio, to_mono
+    from rnnstream.features.logmel import analysis_window, mel_filterbank, n_frames
+    from rnnstream_offline.augment import _Variant
+
+    cache = cache_dir / f"loso_sweep_vtlp_{'_'.join(f'{a:.3f}' for a in factors)}.pkl"
+    if cache.exists():
+        with cache.open("rb") as f:
+            return pickle.load(f)  # type: ignore[no-any-return]  # our own cache
+    freqs = np.fft.rfftfreq(FEATURES.n_fft, d=1.0 / FEATURES.sample_rate)
+    out = []
+    for e in tqdm(examples, desc="vtlp variants", leave=False):
+        y, rate = read_audio(e.path)
+        y = to_mono(y)
+        if rate != FEATURES.sample_rate:
+            y = librosa.resample(y, orig_sr=rate, target_sr=FEATURES.sample_rate)
+        count = n_frames(len(y), FEATURES)
+        frames = np.lib.stride_tricks.sliding_window_view(y, FEATURES.n_fft)[:: FEATURES.hop_length][:count]
+        spectrum = np.abs(np.fft.rfft(frames * analysis_window(FEATURES), axis=1)) ** 2  # [frames, bins]
+        row = []
+        for a in factors:  # P'(f) = P(f / a): a > 1 moves the formants up (a shorter vocal tract)
+            warped = np.stack([np.interp(freqs / a, freqs, p) for p in spectrum])
+            power = (mel_filterbank(FEATURES) @ warped.T).T.astype(np.float32)
+            row.append(_Variant(power, float(np.mean(y**2))))
+        out.append(row)
+    with cache.open("wb") as f:
+        pickle.dump(out, f)
+    return out
+
+
 def run_fold(
     speaker: str, cfg: dict[str, Any], audio: AugmentedAudio, clean: list[Any], examples: list[Any]
 ) -> dict[str, Any]:
@@ -131,6 +169,14 @@ def run_fold(
     frames = np.concatenate(train_x)
     sub = copy.copy(audio)
     sub.variants = [audio.variants[i] for i in train_i]
+    if cfg.get("vtlp", 0.0) > 0:
+        steps = int(cfg.get("vtlp_steps", 4))
+        factors = [
+            float(a) for a in np.linspace(1 - cfg["vtlp"], 1 + cfg["vtlp"], steps + 1) if abs(a - 1) > 1e-9
+        ]
+        warped = vtlp_variants(examples, factors, Path(cfg.get("_cache", "runs/loso-sweep")))
+        sub.variants = [audio.variants[i] + warped[i] for i in train_i]
+        sub.cfg = replace(audio.cfg, speeds=audio.cfg.speeds + (1.0,) * len(factors))
     sub.fill = np.concatenate([clean[i] for i in train_i]).mean(0).astype(np.float32)
     dc_power = mel_power(np.ones(8000), FEATURES).T.astype(np.float32).mean(0)
     centres = librosa.mel_frequencies(n_mels=FEATURES.n_mels + 2, fmin=FEATURES.fmin, fmax=FEATURES.fmax)[
@@ -276,6 +322,36 @@ def voices(data: Path) -> None:
         )
 
 
+def durations(data: Path) -> None:
+    """Per speaker and digit: mean frames within 25 dB of the recording's loudest frame / all frames."""
+    print("| speaker | " + " | ".join(FSDD_LABELS) + " |")
+    print("|---|" + "---|" * len(FSDD_LABELS))
+    for speaker in fsdd_speakers(data):
+        cells = []
+        for label in FSDD_LABELS:
+            active, total = [], []
+            for e in fsdd_speaker_split(data, speaker, "test"):
+                if e.label == label:
+                    level = 10 * np.log10(np.exp(file_features(e.path, FEATURES)).mean(1))
+                    active.append(int((level > level.max() - 25).sum()))
+                    total.append(len(level))
+            cells.append(f"{np.mean(active):.0f} / {np.mean(total):.0f}")
+        print(f"| {speaker} | {' | '.join(cells)} |")
+
+
+def confusions(path: Path, names: list[str], least: int = 5) -> None:
+    """Each fold of the named runs: its accuracy and every confusion of at least ``least`` recordings."""
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        if r["name"] not in names:
+            continue
+        c = np.array(r["confusion"])
+        pairs = sorted(((int(c[i, j]), i, j) for i in range(10) for j in range(10) if i != j), reverse=True)
+        said = ", ".join(f"{words[i]} as {words[j]} {n}" for n, i, j in pairs if n >= least)
+        print(f"{r['name']}  {r['speaker']:9s} {r['accuracy']:.3f}  {said}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=Path("../shared/data/fsdd"), help="FSDD folder")
@@ -289,12 +365,20 @@ def main() -> None:
     p.add_argument(
         "--ensemble", help="comma-separated run names: print the folds of their averaged probabilities"
     )
+    p.add_argument("--durations", action="store_true", help="print each voice's word lengths and exit")
+    p.add_argument("--confusions", help="comma-separated run names: print each fold's largest confusions")
     args = p.parse_args()
     if args.summary:
         summary(args.out)
         return
     if args.voices:
         voices(args.data)
+        return
+    if args.durations:
+        durations(args.data)
+        return
+    if args.confusions:
+        confusions(args.out, args.confusions.split(","))
         return
     if args.ensemble:
         ensemble(args.out, args.ensemble.split(","), args.data)
