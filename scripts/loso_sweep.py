@@ -20,6 +20,9 @@ This is an exploration tool, not the training pipeline: options a run can set (`
   (cepstral coefficients 1..``ncep``, = ``--norm cepstral``), ``fmkeep`` (framemean plus the frame mean as a
   41st input), ``mfcc_cmn`` (the cepstra minus their causal running mean over the utterance so far, shrunk
   towards the training mean by ``prior`` frames (default 10): streaming cepstral mean normalisation),
+  ``mfcc_lvl`` (the cepstra plus one input: the frame's level, its mean log-mel, minus the running mean of
+  that level over the stream so far; gain-invariant, and it tells the quiet frames after a word from the
+  word, which the cepstra alone do not),
   ``mfcc_cmnkeep`` (both, side by side), or none (= ``--norm global``);
 - ``ls``: label smoothing; ``wd``: AdamW weight decay (default 1e-5); ``fnoise``: ``--feature-noise``;
   ``frame_loss``: add this weight times the loss of every step of each sequence's second half;
@@ -41,6 +44,7 @@ where the equaliser and DC offset are applied (see ``rnnstream_offline.augment``
     python scripts/loso_sweep.py --ensemble fm,base   # the folds of the runs' averaged probabilities
     python scripts/loso_sweep.py --confusions fm      # each fold's largest confusions
     python scripts/loso_sweep.py --durations          # frames near the peak / all frames, per voice and digit
+    python scripts/loso_sweep.py --trajectory jackson:6 --config '{...}'   # what one fold says frame by frame
 """
 
 from __future__ import annotations
@@ -90,6 +94,11 @@ def transform(x: NDArray[np.float32], cfg: dict[str, Any]) -> NDArray[np.float32
         running = mu + np.cumsum(c - mu, 0) / (prior + steps)
         cmn = (c - running).astype(np.float32)
         return cmn if mode == "mfcc_cmn" else np.concatenate([c, cmn], 1)
+    if mode == "mfcc_lvl":  # the cepstra, plus the frame's level against its running mean over the stream
+        c = dct(x, type=2, norm="ortho", axis=1)[:, 1 : cfg.get("ncep", 13) + 1].astype(np.float32)
+        level = x.mean(1)
+        running = np.cumsum(level) / np.arange(1, len(level) + 1)
+        return np.concatenate([c, (level - running)[:, None]], 1).astype(np.float32)
     if mode == "fmkeep":
         m = x.mean(1, keepdims=True)
         return np.concatenate([x - m, m], 1)
@@ -99,7 +108,13 @@ def transform(x: NDArray[np.float32], cfg: dict[str, Any]) -> NDArray[np.float32
 def input_width(cfg: dict[str, Any]) -> int:
     mode = cfg.get("feat", "none")
     ncep = cfg.get("ncep", 13)
-    widths = {"fmkeep": FEATURES.n_mels + 1, "mfcc": ncep, "mfcc_cmn": ncep, "mfcc_cmnkeep": 2 * ncep}
+    widths = {
+        "fmkeep": FEATURES.n_mels + 1,
+        "mfcc": ncep,
+        "mfcc_cmn": ncep,
+        "mfcc_cmnkeep": 2 * ncep,
+        "mfcc_lvl": ncep + 1,
+    }
     return widths.get(mode, FEATURES.n_mels)
 
 
@@ -154,7 +169,12 @@ def vtlp_variants(examples: list[Any], factors: list[float], cache_dir: Path) ->
 
 
 def run_fold(
-    speaker: str, cfg: dict[str, Any], audio: AugmentedAudio, clean: list[Any], examples: list[Any]
+    speaker: str,
+    cfg: dict[str, Any],
+    audio: AugmentedAudio,
+    clean: list[Any],
+    examples: list[Any],
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     labels = [FSDD_LABELS.index(e.label) for e in examples]
     train_i = [i for i, e in enumerate(examples) if e.speaker != speaker]
@@ -252,6 +272,8 @@ def run_fold(
         model, train_x, [labels[i] for i in train_i], test_x, [labels[i] for i in test_i], tc, False, draw
     )
     predicted = predict_labels(model, test_x)
+    if keep is not None:  # for --trajectory: the trained model and the held-out inputs
+        keep.update(model=model, test_x=test_x)
     confusion = np.zeros((10, 10), int)
     for truth, guess in zip([labels[i] for i in test_i], predicted, strict=True):
         confusion[truth, guess] += 1
@@ -352,6 +374,32 @@ def confusions(path: Path, names: list[str], least: int = 5) -> None:
         print(f"{r['name']}  {r['speaker']:9s} {r['accuracy']:.3f}  {said}")
 
 
+def trajectory(speaker: str, digit: str, cfg: dict[str, Any], loaded: Any) -> None:
+    """Train ``speaker``'s fold, then print, every third frame of each of its recordings of ``digit``, the
+    word the model would publish after that frame, its probability (%) and the frame's level (dB below the
+    recording's loudest frame)."""
+    audio, clean, examples = loaded
+    keep: dict[str, Any] = {}
+    rec = run_fold(speaker, cfg, audio, clean, examples, keep)
+    print(f"fold {speaker}: accuracy {rec['accuracy']:.3f}")
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    held_out = [i for i, e in enumerate(examples) if e.speaker == speaker]
+    model = keep["model"].eval()
+    for k, i in enumerate(held_out):
+        if examples[i].label != digit:
+            continue
+        x, lengths = pad_batch([keep["test_x"][k]])
+        with torch.no_grad():
+            probs = torch.softmax(model.step_logits(x, lengths)[0], -1).numpy()
+        level = 10 * np.log10(np.exp(clean[i]).mean(1))
+        level -= level.max()
+        steps = []
+        for t in range(0, len(probs), 3):
+            best = int(probs[t].argmax())
+            steps.append(f"{words[best]} {100 * probs[t, best]:.0f}% {level[t]:.0f}dB")
+        print(f"{examples[i].path.name}: " + " | ".join(steps))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=Path("../shared/data/fsdd"), help="FSDD folder")
@@ -366,6 +414,11 @@ def main() -> None:
         "--ensemble", help="comma-separated run names: print the folds of their averaged probabilities"
     )
     p.add_argument("--durations", action="store_true", help="print each voice's word lengths and exit")
+    p.add_argument(
+        "--trajectory",
+        metavar="SPEAKER:DIGIT",
+        help="train SPEAKER's fold with --config and print what it says frame by frame on SPEAKER's DIGIT",
+    )
     p.add_argument("--confusions", help="comma-separated run names: print each fold's largest confusions")
     args = p.parse_args()
     if args.summary:
@@ -383,7 +436,7 @@ def main() -> None:
     if args.ensemble:
         ensemble(args.out, args.ensemble.split(","), args.data)
         return
-    if not args.name:
+    if not args.name and not args.trajectory:
         p.error("--name is required")
     cfg = json.loads(args.config)
     overrides = dict(cfg.get("augment", {}))
@@ -393,6 +446,10 @@ def main() -> None:
     aug = AudioAugmentConfig(**{**AudioAugmentConfig.preset("v2").to_dict(), **overrides})
     torch.set_num_threads(1)
     audio, clean, examples = load(args.data, aug, args.cache)
+    if args.trajectory:
+        speaker, digit = args.trajectory.split(":")
+        trajectory(speaker, digit, cfg, (audio, clean, examples))
+        return
     speakers = [s for s in args.speakers.split(",") if s] or fsdd_speakers(args.data)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for speaker in speakers:
