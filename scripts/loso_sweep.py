@@ -76,6 +76,13 @@ from rnnstream_offline.networks import NetworkConfig, RecurrentClassifier
 from rnnstream_offline.training import TrainConfig, fit, pad_batch, predict_labels
 
 FEATURES = LogMelConfig()
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]  # FSDD_LABELS spoken
+
+
+def level_db(log_mel: NDArray[np.float32]) -> NDArray[np.float64]:
+    """Each frame's level in dB (its mean mel power) below the recording's loudest frame (0 at that frame)."""
+    level: NDArray[np.float64] = 10 * np.log10(np.exp(log_mel.astype(np.float64)).mean(1))
+    return level - level.max()
 
 
 def transform(x: NDArray[np.float32], cfg: dict[str, Any]) -> NDArray[np.float32]:
@@ -354,8 +361,8 @@ def durations(data: Path) -> None:
             active, total = [], []
             for e in fsdd_speaker_split(data, speaker, "test"):
                 if e.label == label:
-                    level = 10 * np.log10(np.exp(file_features(e.path, FEATURES)).mean(1))
-                    active.append(int((level > level.max() - 25).sum()))
+                    level = level_db(file_features(e.path, FEATURES))
+                    active.append(int((level > -25).sum()))
                     total.append(len(level))
             cells.append(f"{np.mean(active):.0f} / {np.mean(total):.0f}")
         print(f"| {speaker} | {' | '.join(cells)} |")
@@ -363,14 +370,13 @@ def durations(data: Path) -> None:
 
 def confusions(path: Path, names: list[str], least: int = 5) -> None:
     """Each fold of the named runs: its accuracy and every confusion of at least ``least`` recordings."""
-    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     for line in path.read_text().splitlines():
         r = json.loads(line)
         if r["name"] not in names:
             continue
         c = np.array(r["confusion"])
         pairs = sorted(((int(c[i, j]), i, j) for i in range(10) for j in range(10) if i != j), reverse=True)
-        said = ", ".join(f"{words[i]} as {words[j]} {n}" for n, i, j in pairs if n >= least)
+        said = ", ".join(f"{WORDS[i]} as {WORDS[j]} {n}" for n, i, j in pairs if n >= least)
         print(f"{r['name']}  {r['speaker']:9s} {r['accuracy']:.3f}  {said}")
 
 
@@ -382,7 +388,6 @@ def trajectory(speaker: str, digit: str, cfg: dict[str, Any], loaded: Any) -> No
     keep: dict[str, Any] = {}
     rec = run_fold(speaker, cfg, audio, clean, examples, keep)
     print(f"fold {speaker}: accuracy {rec['accuracy']:.3f}")
-    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     held_out = [i for i, e in enumerate(examples) if e.speaker == speaker]
     model = keep["model"].eval()
     for k, i in enumerate(held_out):
@@ -391,12 +396,11 @@ def trajectory(speaker: str, digit: str, cfg: dict[str, Any], loaded: Any) -> No
         x, lengths = pad_batch([keep["test_x"][k]])
         with torch.no_grad():
             probs = torch.softmax(model.step_logits(x, lengths)[0], -1).numpy()
-        level = 10 * np.log10(np.exp(clean[i]).mean(1))
-        level -= level.max()
+        level = level_db(clean[i])
         steps = []
         for t in range(0, len(probs), 3):
             best = int(probs[t].argmax())
-            steps.append(f"{words[best]} {100 * probs[t, best]:.0f}% {level[t]:.0f}dB")
+            steps.append(f"{WORDS[best]} {100 * probs[t, best]:.0f}% {level[t]:.0f}dB")
         print(f"{examples[i].path.name}: " + " | ".join(steps))
 
 

@@ -110,12 +110,12 @@ def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
         for i in range(M):
             tag = f"{layer}" if M == 1 else f"{layer}_m{i}"
             member_in = layer_in if (M == 1 or layer == 0) else f"{layer_in}_m{i}"
-            cols = slice(None) if layer == 0 else slice(i * h, (i + 1) * h)
+            cols = slice(None) if layer == 0 else slice(i * h, (i + 1) * h)  # the layer below: its own units
             w_ih, w_hh, b_ih, b_hh = (
                 _member_rows(sd[f"rnn.{kind}_l{layer}"], gates, M, i, h)
                 for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             )
-            w = _reorder(w_ih[:, cols] if M > 1 else w_ih, cfg.cell, h)[None]
+            w = _reorder(w_ih[:, cols], cfg.cell, h)[None]
             r = _reorder(w_hh[:, i * h : (i + 1) * h], cfg.cell, h)[None]
             b = np.concatenate([_reorder(b_ih, cfg.cell, h), _reorder(b_hh, cfg.cell, h)])[None]
             assert w.shape[1] == gates * h

@@ -68,29 +68,14 @@ def test_a_tempo_stretch_keeps_each_moments_spectrum_and_scales_the_length() -> 
 
 
 def test_tempo_and_an_early_end_change_the_length_and_stay_off_by_default(files: list[str]) -> None:
+    def lengths(cfg: AudioAugmentConfig) -> list[int]:
+        aug = AugmentedAudio(files, CFG, cfg, np.zeros(40, np.float32))
+        return [len(x) for x in aug.draw(range(4), np.random.default_rng(1))]
+
     base = replace(AudioAugmentConfig(), clean_prob=0.0, pad_frames=0, speeds=(1.0,), time_masks=0)
-    ref = [
-        len(x)
-        for x in AugmentedAudio(files, CFG, base, np.zeros(40, np.float32)).draw(
-            range(4), np.random.default_rng(1)
-        )
-    ]
+    ref = lengths(base)
     assert ref == [len(file_features(p, CFG)) for p in files]
-    slow = replace(base, tempo=0.5, tempo_prob=1.0)
-    lengths = [
-        len(x)
-        for x in AugmentedAudio(files, CFG, slow, np.zeros(40, np.float32)).draw(
-            range(4), np.random.default_rng(1)
-        )
-    ]
-    assert lengths != ref and all(
-        n / 1.5 - 1 <= len_ <= n * 1.5 + 1 for n, len_ in zip(ref, lengths, strict=True)
-    )
-    cut = replace(base, trim_prob=1.0, trim_share=0.3)
-    trimmed = [
-        len(x)
-        for x in AugmentedAudio(files, CFG, cut, np.zeros(40, np.float32)).draw(
-            range(4), np.random.default_rng(1)
-        )
-    ]
+    slow = lengths(replace(base, tempo=0.5, tempo_prob=1.0))
+    assert slow != ref and all(n / 1.5 - 1 <= s <= n * 1.5 + 1 for n, s in zip(ref, slow, strict=True))
+    trimmed = lengths(replace(base, trim_prob=1.0, trim_share=0.3))
     assert all(n * 0.7 - 1 <= t <= n for n, t in zip(ref, trimmed, strict=True)) and trimmed != ref
