@@ -146,8 +146,8 @@ def load(data: Path, aug: AudioAugmentConfig, cache_dir: Path) -> tuple[Augmente
 
 def vtlp_variants(examples: list[Any], factors: list[float], cache_dir: Path) -> list[list[Any]]:
     """Per recording, its mel power with the power spectrum stretched along frequency by each factor (cached)."""
-    from rnnstream.features.audio import read_audio, to_mono
-    from rnnstream.features.logmel import analysis_window, mel_filterbank, n_frames
+    from rnnstream.features.audio import power_spectrum, read_mono
+    from rnnstream.features.logmel import mel_filterbank
     from rnnstream_offline.augment import _Variant
 
     cache = cache_dir / f"loso_sweep_vtlp_{'_'.join(f'{a:.3f}' for a in factors)}.pkl"
@@ -157,13 +157,8 @@ def vtlp_variants(examples: list[Any], factors: list[float], cache_dir: Path) ->
     freqs = np.fft.rfftfreq(FEATURES.n_fft, d=1.0 / FEATURES.sample_rate)
     out = []
     for e in tqdm(examples, desc="vtlp variants", leave=False):
-        y, rate = read_audio(e.path)
-        y = to_mono(y)
-        if rate != FEATURES.sample_rate:
-            y = librosa.resample(y, orig_sr=rate, target_sr=FEATURES.sample_rate)
-        count = n_frames(len(y), FEATURES)
-        frames = np.lib.stride_tricks.sliding_window_view(y, FEATURES.n_fft)[:: FEATURES.hop_length][:count]
-        spectrum = np.abs(np.fft.rfft(frames * analysis_window(FEATURES), axis=1)) ** 2  # [frames, bins]
+        y = read_mono(e.path, FEATURES.sample_rate)
+        spectrum = power_spectrum(y, FEATURES)  # [frames, bins]
         row = []
         for a in factors:  # P'(f) = P(f / a): a > 1 moves the formants up (a shorter vocal tract)
             warped = np.stack([np.interp(freqs / a, freqs, p) for p in spectrum])

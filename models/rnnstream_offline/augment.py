@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import resample_poly
 
-from rnnstream.features.audio import mel_basis, mel_power, read_audio, to_mono
+from rnnstream.features.audio import mel_basis, mel_power, read_mono
 from rnnstream.repository.manifest import LogMelConfig
 
 
@@ -121,10 +121,7 @@ class AugmentedAudio:
         self.fill = np.asarray(fill, np.float32)  # value of a masked cell (the training mean of each bin)
         self.variants: list[list[_Variant]] = []
         for path in paths:
-            data, rate = read_audio(path)
-            mono = to_mono(data)
-            if rate != features.sample_rate:
-                mono = librosa.resample(mono, orig_sr=rate, target_sr=features.sample_rate)
+            mono = read_mono(path, features.sample_rate)
             row = []
             for speed in cfg.speeds:
                 y = speed_perturb(mono, speed)

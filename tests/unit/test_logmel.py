@@ -99,6 +99,28 @@ def test_log_mel_frames_are_librosas_on_noise(cfg: LogMelConfig) -> None:
     np.testing.assert_allclose(log_mel_frames(y, cfg), _librosa_log_mel(y, cfg), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["default", "16k-512", "22k-win=nfft"])
+def test_the_power_spectrum_is_librosas_stft_power(cfg: LogMelConfig) -> None:
+    y = np.random.default_rng(5).standard_normal(cfg.sample_rate // 2)
+    ref = (
+        np.abs(
+            librosa.stft(
+                y,
+                n_fft=cfg.n_fft,
+                hop_length=cfg.hop_length,
+                win_length=cfg.win_length,
+                window=cfg.window,
+                center=False,
+            )
+        )
+        ** 2
+    )
+    ours = logmel.power_spectrum(y, cfg)
+    assert ours.shape == ref.T.shape == (logmel.n_frames(len(y), cfg), cfg.n_fft // 2 + 1)
+    np.testing.assert_allclose(ours, ref.T, rtol=1e-6, atol=1e-9)
+    assert logmel.power_spectrum(y[: cfg.n_fft - 1], cfg).shape == (0, cfg.n_fft // 2 + 1)
+
+
 @pytest.mark.parametrize(("orig", "target"), [(44100, 8000), (48000, 16000), (8000, 16000)])
 def test_lowpass_taps_are_scipys_firwin(orig: int, target: int) -> None:
     g = np.gcd(orig, target)

@@ -26,6 +26,7 @@ from rnnstream.features.logmel import (
     log_mel_frames,
     mel_filterbank,
     mel_power,
+    power_spectrum,
     to_mono,
 )
 from rnnstream.repository.manifest import LogMelConfig
@@ -40,7 +41,9 @@ __all__ = [
     "log_mel_frames",
     "mel_basis",
     "mel_power",
+    "power_spectrum",
     "read_audio",
+    "read_mono",
     "to_mono",
 ]
 
@@ -69,6 +72,16 @@ def read_audio(path: Path | str) -> tuple[NDArray[np.float64], int]:
         raise InputError(f"{path}: cannot read audio ({exc})") from exc
     y = np.asarray(y, dtype=np.float64)
     return (y[:, None] if y.ndim == 1 else y.T), int(rate)
+
+
+def read_mono(path: Path | str, rate: int) -> NDArray[np.float64]:
+    """A whole file as mono samples at ``rate`` (resampled with librosa when the file's rate differs, as the
+    training pipeline reads its recordings; the serving front-end streams with its own resampler)."""
+    data, file_rate = read_audio(path)
+    mono = to_mono(data)
+    if file_rate != rate:
+        mono = np.asarray(librosa.resample(mono, orig_sr=file_rate, target_sr=rate), dtype=np.float64)
+    return mono
 
 
 def iter_audio_blocks(path: Path | str, block_frames: int) -> Iterator[tuple[NDArray[np.float64], int]]:

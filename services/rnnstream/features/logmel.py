@@ -104,18 +104,24 @@ def n_frames(n_samples: int, cfg: LogMelConfig) -> int:
     return 0 if n_samples < cfg.n_fft else 1 + (n_samples - cfg.n_fft) // cfg.hop_length
 
 
+def power_spectrum(samples: NDArray[np.floating], cfg: LogMelConfig) -> Float:
+    """Power spectrum of each complete frame of ``samples`` (mono at ``cfg.sample_rate``), not centred:
+    ``[frames, n_fft // 2 + 1]`` float64 (the windowed frame's ``|rfft|**2``)."""
+    x = np.asarray(samples, dtype=np.float64)
+    count = n_frames(len(x), cfg)
+    if count == 0:
+        return np.zeros((0, cfg.n_fft // 2 + 1), dtype=np.float64)
+    frames = np.lib.stride_tricks.sliding_window_view(x, cfg.n_fft)[:: cfg.hop_length][:count]
+    power: Float = np.abs(np.fft.rfft(frames * analysis_window(cfg), axis=1)) ** 2
+    return power
+
+
 def mel_power(samples: NDArray[np.floating], cfg: LogMelConfig) -> Float:
     """Mel power of ``samples`` (mono at ``cfg.sample_rate``), not centred: ``[n_mels, frames]`` float64.
 
     The log of this plus ``cfg.log_floor`` is the model input; training-time augmentation works on it too.
     """
-    x = np.asarray(samples, dtype=np.float64)
-    count = n_frames(len(x), cfg)
-    if count == 0:
-        return np.zeros((cfg.n_mels, 0), dtype=np.float64)
-    frames = np.lib.stride_tricks.sliding_window_view(x, cfg.n_fft)[:: cfg.hop_length][:count]
-    spectrum = np.fft.rfft(frames * analysis_window(cfg), axis=1)  # [frames, bins]
-    power: Float = mel_filterbank(cfg) @ (np.abs(spectrum) ** 2).T
+    power: Float = mel_filterbank(cfg) @ power_spectrum(samples, cfg).T
     return power
 
 
