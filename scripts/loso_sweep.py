@@ -7,6 +7,9 @@ recordings are read, resampled per speed factor and turned into mel power once, 
 This is an exploration tool, not the training pipeline: options a run can set (``--config``, JSON):
 
 - ``cell``, ``hidden``, ``layers``, ``dropout``, ``epochs``, ``lr``, ``seed``, ``pool``: as ``rnnstream train``;
+  ``quiet_db``: with ``"pool":"gated"``, frames more than this many dB below the stream's running mean power
+  do not move the prediction (``NetworkConfig.quiet_db``; it needs ``"feat":"mfcc_net"`` or no ``feat``, as
+  it reads the level off the log-mel frames);
 - ``augment``: fields of ``AudioAugmentConfig`` over the ``v2`` preset (gain ±6 dB, no equaliser, no DC);
 - ``tilt_db``: a random equaliser (tilt plus bend, ±tilt_db) on 80 % of the drawn examples, applied after
   the masks; ``eq_db``: a random smooth equaliser of ``eq_order`` (default 6) cosine terms over the mel
@@ -23,7 +26,9 @@ This is an exploration tool, not the training pipeline: options a run can set (`
   ``mfcc_lvl`` (the cepstra plus one input: the frame's level, its mean log-mel, minus the running mean of
   that level over the stream so far; gain-invariant, and it tells the quiet frames after a word from the
   word, which the cepstra alone do not),
-  ``mfcc_cmnkeep`` (both, side by side), or none (= ``--norm global``);
+  ``mfcc_cmnkeep`` (both, side by side), ``mfcc_net`` (the same cepstra as ``mfcc``, taken inside the
+  network from the log-mel frames, = ``--norm cepstral``: what ``quiet_db`` needs, since it reads the
+  frame's level from the log-mel frames), or none (= ``--norm global``);
 - ``ls``: label smoothing; ``wd``: AdamW weight decay (default 1e-5); ``fnoise``: ``--feature-noise``;
   ``frame_loss``: add this weight times the loss of every step of each sequence's second half;
   ``ema``: evaluate and keep an exponential moving average of the weights with this decay per batch;
@@ -31,6 +36,8 @@ This is an exploration tool, not the training pipeline: options a run can set (`
   ``vtlp_steps`` (default 4) variants whose power spectrum is stretched along frequency by factors evenly
   spaced within ``1 ± vtlp`` (formants moved, duration kept) before the serving mel filters; a drawn
   example takes one of the speed or warp variants at random;
+- ``synth``: a folder of extra training recordings named like FSDD's (``{digit}_{voice}_{index}.wav``, for
+  instance spoken by a speech synthesiser), added to every fold's training set and never tested;
 - ``reverb``: on half of the drawn examples, late reverberation in the mel power domain (each band plus an
   exponentially decaying sum of its past frames, a 60 dB decay time of 0.1 to ``reverb`` s, a reverberant
   share of 0.05-0.5).
@@ -72,7 +79,7 @@ from rnnstream.datasets import FSDD_LABELS, fsdd_speaker_split, fsdd_speakers
 from rnnstream.features.audio import file_features, mel_power
 from rnnstream.repository.manifest import LogMelConfig
 from rnnstream_offline.augment import AudioAugmentConfig, AugmentedAudio
-from rnnstream_offline.networks import NetworkConfig, RecurrentClassifier
+from rnnstream_offline.networks import NetworkConfig, RecurrentClassifier, frame_inputs
 from rnnstream_offline.training import TrainConfig, fit, pad_batch, predict_labels
 
 FEATURES = LogMelConfig()
@@ -125,11 +132,8 @@ def input_width(cfg: dict[str, Any]) -> int:
     return widths.get(mode, FEATURES.n_mels)
 
 
-def load(data: Path, aug: AudioAugmentConfig, cache_dir: Path) -> tuple[AugmentedAudio, list[Any], list[Any]]:
-    """Every FSDD recording: its augmentation variants, clean features and example record (cached)."""
-    speakers = fsdd_speakers(data)
-    examples = [e for s in speakers for e in fsdd_speaker_split(data, s, "test")]
-    cache = cache_dir / f"loso_sweep_{'_'.join(map(str, aug.speeds))}.pkl"
+def _read(examples: list[Any], aug: AudioAugmentConfig, cache: Path) -> tuple[AugmentedAudio, list[Any]]:
+    """The recordings' augmentation variants and clean features, read once and cached in ``cache``."""
     if cache.exists():
         with cache.open("rb") as f:
             audio, clean = pickle.load(f)  # our own cache
@@ -137,11 +141,32 @@ def load(data: Path, aug: AudioAugmentConfig, cache_dir: Path) -> tuple[Augmente
         print(f"reading {len(examples)} recordings (cached in {cache})", file=sys.stderr)
         audio = AugmentedAudio([e.path for e in examples], FEATURES, aug, fill=np.zeros(40, np.float32))
         clean = [file_features(e.path, FEATURES) for e in tqdm(examples, desc="features", leave=False)]
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
         with cache.open("wb") as f:
             pickle.dump((audio, clean), f)
     audio.cfg = aug
+    return audio, clean
+
+
+def load(data: Path, aug: AudioAugmentConfig, cache_dir: Path) -> tuple[AugmentedAudio, list[Any], list[Any]]:
+    """Every FSDD recording: its augmentation variants, clean features and example record (cached)."""
+    examples = [e for s in fsdd_speakers(data) for e in fsdd_speaker_split(data, s, "test")]
+    audio, clean = _read(examples, aug, cache_dir / f"loso_sweep_{'_'.join(map(str, aug.speeds))}.pkl")
     return audio, clean, examples
+
+
+def synthetic(
+    folder: Path, aug: AudioAugmentConfig, cache_dir: Path
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """Extra training recordings named like FSDD's (``rnnstream_offline.synth.extra_examples``): their
+    augmentation variants, clean features and example records, speaker ``extra:VOICE`` (never a held-out
+    speaker, so they are in every fold's training set; cached)."""
+    from rnnstream_offline.synth import extra_examples
+
+    examples = extra_examples(folder)
+    cache = cache_dir / f"loso_sweep_synth_{folder.name}_{'_'.join(map(str, aug.speeds))}.pkl"
+    audio, clean = _read(examples, aug, cache)
+    return audio.variants, clean, examples
 
 
 def vtlp_variants(examples: list[Any], factors: list[float], cache_dir: Path) -> list[list[Any]]:
@@ -245,18 +270,24 @@ def run_fold(
             out.append(transform(v, cfg))
         return out
 
+    in_net = cfg.get("feat") == "mfcc_net"  # log-mel in, the cepstra taken by the network
     net = NetworkConfig(
         task="audio",
         cell=cfg.get("cell", "gru"),
         classes=10,
         n_mels=input_width(cfg),
+        norm="cepstral" if in_net else "global",
+        cepstra=cfg.get("ncep", 13),
         hidden=cfg.get("hidden", 128),
         layers=cfg.get("layers", 1),
         dropout=cfg.get("dropout", 0.2),
         pool=cfg.get("pool", "none"),
+        quiet_db=cfg.get("quiet_db", 0.0),
     )
     torch.manual_seed(cfg.get("seed", 0))
     model = RecurrentClassifier(net)
+    if in_net:
+        frames = frame_inputs(torch.from_numpy(frames), net).numpy()
     model.set_normalisation(torch.from_numpy(frames.mean(0)), torch.from_numpy(frames.std(0)))
     tc = TrainConfig(
         epochs=cfg.get("epochs", 15),
@@ -445,6 +476,10 @@ def main() -> None:
     aug = AudioAugmentConfig(**{**AudioAugmentConfig.preset("v2").to_dict(), **overrides})
     torch.set_num_threads(1)
     audio, clean, examples = load(args.data, aug, args.cache)
+    if cfg.get("synth"):  # extra training recordings (every fold trains on them; none is tested)
+        variants, extra_clean, extra = synthetic(Path(cfg["synth"]), aug, args.cache)
+        audio.variants = audio.variants + variants
+        clean, examples = clean + extra_clean, examples + extra
     if args.trajectory:
         speaker, digit = args.trajectory.split(":")
         trajectory(speaker, digit, cfg, (audio, clean, examples))

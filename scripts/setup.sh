@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up rnnstream on a fresh Debian machine with Python 3.11 (root for the apt part), idempotently:
 #   - Debian packages the tools and tests need (only those missing; skipped when not root):
-#     kcat (the any-language interop test), prometheus (promtool, for the alert-rule checks)
+#     kcat (the any-language interop test), prometheus (promtool, for the alert-rule checks),
+#     espeak-ng (the synthetic training voices of `rnnstream synth-digits`)
 #   - .venv with every extra but fuzz (torch pinned to 2.13.0, CPU build; peer: Quix Streams for the bench)
 #   - kubectl with kustomize >= 4 for the manifest checks, when none is on PATH (deploy/check-tools.sh)
 # Re-running does nothing unless pyproject.toml changed. Override the interpreter with PYTHON=...
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 STAMP="$VENV/.rnnstream-setup"
-APT_PACKAGES=(kcat prometheus)
+APT_PACKAGES=(kcat prometheus espeak-ng)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do

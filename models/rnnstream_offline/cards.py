@@ -34,6 +34,18 @@ TEXT_LIMITS = [
 ]
 
 
+def _extra_audio(training: Mapping[str, Any]) -> str:
+    """The card's words for extra (synthetic) training recordings, if any."""
+    extra = training.get("extra_training_audio")
+    if not extra:
+        return ""
+    made = f" made with {extra['synthesiser']}" if extra.get("synthesiser") else ""
+    return (
+        f"; plus {extra['recordings']} synthetic recordings of the ten digit words in {extra['voices']} "
+        f"synthetic voices{made} (rnnstream_offline.synth), in the training split only"
+    )
+
+
 def load_loso_report(path: Path | None) -> dict[str, Any] | None:
     """The JSON printed by ``rnnstream eval FOLDS --loso --json``."""
     if path is None:
@@ -55,6 +67,11 @@ def build_card(
     net = ck["network"]
     audio = net["task"] == "audio"
     recipe = f"{net['cell'].upper()} {net['layers']}x{net['hidden']}, {training['epochs']} epochs, seed {training['seed']}"
+    train = report.get("train", {})
+    if train.get("weight_decay", 1e-5) != 1e-5:
+        recipe += f", AdamW weight decay {train['weight_decay']:g}"
+    if train.get("ema_decay", 0.0) > 0:
+        recipe += f", ending with a moving average of the weights (decay {train['ema_decay']:g} per batch)"
     ensemble = report.get("ensemble")
     if ensemble:
         k, h = ensemble["members"], ensemble["member_hidden"]
@@ -71,6 +88,10 @@ def build_card(
             recipe += f" (cepstral coefficients 1-{net.get('cepstra', 13)} of each log-mel frame)"
         if net.get("pool", "none") == "mean":
             recipe += ", head on the last output and the running mean of the outputs"
+        if net.get("pool", "none") == "gated":
+            recipe += ", prediction = the gate-weighted running mean of every frame's logits"
+            if net.get("quiet_db", 0.0) > 0:
+                recipe += f", frames over {net['quiet_db']:g} dB below the running mean power gated out"
         aug = report.get("augment")
         if aug:
             speeds = aug.get("speeds") or [1.0]
@@ -86,6 +107,8 @@ def build_card(
         recipe += f", embedding {net['embed_dim']}, vocabulary of {net['vocab_size']} ids"
         if net.get("pool", "none") == "mean":
             recipe += ", head on the last output and the running mean of the outputs"
+        if net.get("pool", "none") == "gated":
+            recipe += ", prediction = the gate-weighted running mean of every token's logits"
         if buckets is not None:
             recipe += " (v2: shape classes" + (
                 f" and {buckets} hash buckets)" if buckets else "; other unseen words <unk>)"
@@ -97,7 +120,7 @@ def build_card(
             if audio
             else "SMS spam/ham classifier on words-v1 tokens, streaming token by token."
         ),
-        "data": f"{training['dataset']}; {training['attribution']}",
+        "data": f"{training['dataset']}; {training['attribution']}" + _extra_audio(training),
         "license": training["license"],
         "splits": training["split"],
         "tested_on": (

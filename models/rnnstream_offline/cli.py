@@ -81,10 +81,27 @@ def train(
     pool: Annotated[
         str,
         typer.Option(
-            help="none, or mean: the head also reads the running mean of the top layer's outputs (carried as "
-            "state), not only the last output."
+            help="none; mean: the head also reads the running mean of the top layer's outputs (carried as "
+            "state), not only the last output; gated: the prediction is the mean of every step's logits so "
+            "far, each weighted by a learned gate in (0, 1) (carried as state), so steps the network learns "
+            "to distrust, such as the quiet tail after a word, barely move it."
         ),
     ] = "none",
+    quiet_db: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Audio, --pool gated: frames more than this many dB below the stream's running mean power "
+            "do not move the prediction (a fixed rule on top of the learned gate; 0: off).",
+        ),
+    ] = 0.0,
+    extra_audio: Annotated[
+        Path | None,
+        typer.Option(
+            help="Audio: a folder of extra training recordings named like FSDD's ({digit}_{voice}_{index}.wav), "
+            "added to the training split only: e.g. the synthetic voices of `rnnstream synth-digits`."
+        ),
+    ] = None,
     hash_buckets: Annotated[
         int | None,
         typer.Option(
@@ -151,13 +168,15 @@ def train(
 
     if cell not in ("rnn", "gru", "lstm"):
         raise typer.BadParameter("cell must be rnn, gru or lstm", param_hint="--cell")
-    if pool not in ("none", "mean"):
-        raise typer.BadParameter("pool must be none or mean", param_hint="--pool")
+    if pool not in ("none", "mean", "gated"):
+        raise typer.BadParameter("pool must be none, mean or gated", param_hint="--pool")
     if norm not in ("global", "running", "frame", "cepstral"):
         raise typer.BadParameter("norm must be global, frame, cepstral or running", param_hint="--norm")
     if augment_preset not in ("v2", "v3"):
         raise typer.BadParameter("augment preset must be v2 or v3", param_hint="--augment-preset")
     task: Literal["audio", "text"] = detect(data)
+    if quiet_db > 0 and (pool != "gated" or task != "audio"):
+        raise typer.BadParameter("needs an audio model with --pool gated", param_hint="--quiet-db")
     if loso and task != "audio":
         raise typer.BadParameter("leave-one-speaker-out is for FSDD (audio)", param_hint="--loso")
     name = name or (f"fsdd-digits-{cell}" if task == "audio" else f"sms-spam-{cell}")
@@ -185,6 +204,8 @@ def train(
         cepstra=cepstra,
         ensemble=ensemble,
         pool=pool,  # type: ignore[arg-type]
+        quiet_db=quiet_db,
+        extra_audio=extra_audio if task == "audio" else None,
         augment=AudioAugmentConfig.preset(augment_preset) if augment and task == "audio" else None,
         hash_buckets=hash_buckets if task == "text" else None,
         token_dropout=token_dropout if task == "text" else 0.0,
@@ -250,3 +271,21 @@ def export(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"published: {folder}")
+
+
+def synth_digits(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the recordings into.")] = Path(
+        "runs/synth-digits"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the speaking rates drawn per recording.")] = 0,
+) -> None:
+    """Synthesise the ten digit words in 168 voices with espeak-ng (7 accents x 12 variants x 2 pitches),
+    as FSDD-named recordings for `rnnstream train --extra-audio` (needs the espeak-ng program)."""
+    from rnnstream_offline.synth import SynthesiserMissing, synthesise_digits
+
+    try:
+        report = synthesise_digits(out, seed=seed)
+    except SynthesiserMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{report.files} recordings of {report.voices} voices in {report.out_dir} ({report.version})")

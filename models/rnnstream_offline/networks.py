@@ -39,13 +39,27 @@ class NetworkConfig:
     cepstra: int = 13
     norm_prior_frames: float = 10.0
     # "mean": the head also reads the running mean of the top layer's outputs so far (carried as an extra
-    # state tensor ``pool``), not only the last output.
-    pool: Literal["none", "mean"] = "none"
+    # state tensor ``pool``), not only the last output. "gated": the prediction after each step is the mean
+    # of the head's logits of every step so far, each step weighted by a gate in (0, 1) that the network
+    # computes from that step's output (a sigmoid of a linear map): steps it learns to distrust, such as the
+    # quiet tail after a word, barely move the prediction. The weighted mean and the sum of the gates are
+    # carried as the extra state tensor ``pool`` (classes + 1 wide).
+    pool: Literal["none", "mean", "gated"] = "none"
     # An ensemble merged by ``merge_ensemble``: ``members`` networks of ``hidden // members`` units side by
     # side, whose recurrent weights are block-diagonal. The ONNX export then runs one recurrent node per
     # member (a third of the work of one dense cell of ``hidden`` units at three members), not the dense
     # block-diagonal cell.
     members: int = 1
+    # audio, pool="gated", > 0: a fixed rule on top of the learned gate: a frame more than ``quiet_db`` dB
+    # below the stream's running mean power (the same level, carried in ``level``) has its gate multiplied
+    # by a sigmoid falling from 1 to 0 around that point (over about QUIET_SOFTNESS_DB dB), so silence and
+    # the quiet after a word cannot move the prediction, whatever the network would make of them.
+    quiet_db: float = 0.0
+
+    @property
+    def tracks_level(self) -> bool:
+        """Whether the network carries the ``level`` state (``quiet_db``)."""
+        return self.quiet_db > 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +95,9 @@ class RecurrentClassifier(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden * (2 if cfg.pool == "mean" else 1), cfg.classes)
+        if cfg.quiet_db > 0 and (cfg.pool != "gated" or cfg.task != "audio"):
+            raise ValueError("quiet_db needs an audio network with pool='gated'")
+        self.gate: nn.Linear | None = nn.Linear(cfg.hidden, 1) if cfg.pool == "gated" else None
 
     @property
     def feature_width(self) -> int:
@@ -123,17 +140,49 @@ class RecurrentClassifier(nn.Module):
         padded, _ = pad_packed_sequence(out, batch_first=True)
         return padded
 
+    def stream_level(
+        self, x: torch.Tensor, level: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``quiet_db``: each log-mel frame's level (its mean over the bands) minus the log of the stream's
+        running mean power so far (the running mean of exp(level)) ``[batch, time, 1]``, continuing the
+        ``level`` state [1, batch, 2] (None: a fresh stream), and the new state."""
+        if level is None:
+            level = torch.zeros(1, x.shape[0], 2)
+        frame = x.mean(dim=-1, keepdim=True)
+        power, new = running_mean(torch.exp(frame), level, 0.0)
+        return frame - torch.log(power), new
+
+    def _gated_logits(
+        self, out: torch.Tensor, pool: torch.Tensor | None = None, rel: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``pool="gated"``: the gate-weighted running mean of the per-step logits of ``out`` [batch, time,
+        hidden], continuing ``pool`` (None: a fresh stream), and the new ``pool`` state; ``rel`` is
+        ``stream_level``'s relative level (with ``quiet_db``)."""
+        assert self.gate is not None
+        if pool is None:
+            pool = torch.zeros(1, out.shape[0], self.cfg.classes + 1)
+        gates = torch.sigmoid(self.gate(out))
+        if self.cfg.quiet_db > 0 and rel is not None:
+            gates = gates * torch.sigmoid((rel * DB_PER_NEPER + self.cfg.quiet_db) / QUIET_SOFTNESS_DB)
+        return running_mean(self.head(self.drop(out)), pool, GATED_PRIOR, gates)
+
     def step_logits(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits after every step ``[batch, time, classes]`` (``pool="none"`` only): what a stream would
-        publish after each frame; the last valid step's equal ``forward``'s."""
+        """Logits after every step ``[batch, time, classes]`` (``pool="none"`` or ``"gated"``): what a stream
+        would publish after each frame; the last valid step's equal ``forward``'s."""
+        if self.cfg.pool == "gated":
+            rel = self.stream_level(x)[0] if self.cfg.tracks_level else None
+            return self._gated_logits(self._outputs(x, lengths), rel=rel)[0]
         if self.cfg.pool != "none":
-            raise ValueError("step_logits needs pool='none'")
+            raise ValueError("step_logits needs pool='none' or 'gated'")
         return self.head(self.drop(self._outputs(x, lengths)))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits after each row's last valid step (training and evaluation)."""
         padded = self._outputs(x, lengths)
         rows = torch.arange(len(lengths))
+        if self.cfg.pool == "gated":  # steps past a row's length come after the step read, so never count
+            rel = self.stream_level(x)[0] if self.cfg.tracks_level else None
+            return self._gated_logits(padded, rel=rel)[0][rows, lengths - 1]
         last = padded[rows, lengths - 1]
         if self.cfg.pool == "mean":  # padded steps are zeros, so the sum up to the length is the valid sum
             mean = torch.cumsum(padded, dim=1)[rows, lengths - 1] / lengths[:, None].to(padded.dtype)
@@ -145,12 +194,17 @@ class RecurrentClassifier(nn.Module):
         out = {}
         if self.running_norm:
             out["norm"] = self.cfg.n_mels + 1
+        if self.cfg.tracks_level:
+            out["level"] = 2
         if self.cfg.pool == "mean":
             out["pool"] = self.cfg.hidden + 1
+        if self.cfg.pool == "gated":
+            out["pool"] = self.cfg.classes + 1
         return out
 
     def state_names(self) -> list[str]:
-        """The state tensors, in the order of ``zero_state``: ``h`` (, ``c``) (, ``norm``) (, ``pool``)."""
+        """The state tensors, in the order of ``zero_state``: ``h`` (, ``c``) (, ``norm``) (, ``level``) (,
+        ``pool``)."""
         return ["h"] + (["c"] if self.cfg.cell == "lstm" else []) + list(self.extra_states())
 
     def zero_state(self, batch: int) -> tuple[torch.Tensor, ...]:
@@ -160,12 +214,14 @@ class RecurrentClassifier(nn.Module):
 
     def random_state(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """A plausible non-zero state (for export checks): cell state ~ N(0, 0.25), running means ~ N(0, 1)
-        with 1-50 steps seen."""
+        (a running mean power: its exp) with 1-50 steps seen."""
         cell = [0.5 * torch.randn(t.shape, generator=generator) for t in self.zero_state(batch)[:2]]
         cell = cell[: 2 if self.cfg.cell == "lstm" else 1]
         extra = []
-        for w in self.extra_states().values():
+        for name, w in self.extra_states().items():
             t = torch.randn(1, batch, w, generator=generator)
+            if name == "level":
+                t[..., :-1] = t[..., :-1].exp()
             t[..., -1] = torch.randint(1, 51, (1, batch), generator=generator).to(t.dtype)
             extra.append(t)
         return (*cell, *extra)
@@ -175,15 +231,23 @@ class RecurrentClassifier(nn.Module):
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Per-step logits ``[batch, time, classes]`` and the new state: the reference for the ONNX graph."""
         named = dict(zip(self.state_names(), state, strict=True))
+        rel = level = None
+        if self.cfg.tracks_level:
+            rel, level = self.stream_level(x, named["level"])
         inputs, norm = self.embed(x, named.get("norm"))
         st: Any = (named["h"], named["c"]) if self.cfg.cell == "lstm" else named["h"]
         out, new = self.rnn(inputs, st)
         new_state = tuple(new) if self.cfg.cell == "lstm" else (new,)
         if norm is not None:
             new_state = (*new_state, norm)
+        if level is not None:
+            new_state = (*new_state, level)
         if self.cfg.pool == "mean":
             pooled, pool = running_mean(out, named["pool"], 0.0)
             return self.head(torch.cat([out, pooled], dim=-1)), (*new_state, pool)
+        if self.cfg.pool == "gated":
+            logits, pool = self._gated_logits(out, named["pool"], rel)
+            return logits, (*new_state, pool)
         return self.head(out), new_state
 
 
@@ -212,14 +276,29 @@ def frame_inputs(frames: torch.Tensor, cfg: NetworkConfig, basis: torch.Tensor |
     return frames
 
 
-def running_mean(x: torch.Tensor, state: torch.Tensor, prior: float) -> tuple[torch.Tensor, torch.Tensor]:
+# pool="gated": the weight of the zero prior in the gated mean (a stream's first steps are never divided by ~0).
+GATED_PRIOR = 1e-3
+# quiet_db: the width of the fall of the fixed gate (dB per unit of its sigmoid's argument).
+QUIET_SOFTNESS_DB = 2.0
+DB_PER_NEPER = float(10 / np.log(10))  # dB of a power ratio per unit of its natural log
+
+
+def running_mean(
+    x: torch.Tensor, state: torch.Tensor, prior: float, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Running mean over time of ``x`` [batch, time, width] continuing ``state`` [1, batch, width + 1] (the
-    mean so far, then the steps seen), shrunk towards zero by ``prior`` steps: the mean after each step and
-    the new state (the ONNX graph builds the same, ``onnx_graph._running_mean_nodes``)."""
+    mean so far, then the steps seen, or the sum of their weights), shrunk towards zero by ``prior`` steps:
+    the mean after each step and the new state (the ONNX graph builds the same,
+    ``onnx_graph._running_mean_nodes``). ``weights`` [batch, time, 1] (default all 1) weight each step."""
     mean0, seen0 = state[0, :, None, :-1], state[0, :, None, -1:]  # [batch, 1, width], [batch, 1, 1]
-    steps = torch.arange(1, x.shape[1] + 1, dtype=x.dtype)[None, :, None]
-    running = (mean0 * (prior + seen0) + torch.cumsum(x, dim=1)) / (prior + seen0 + steps)
-    new = torch.cat([running[:, -1], (seen0 + x.shape[1])[:, 0]], dim=1)[None]
+    if weights is None:
+        steps = torch.arange(1, x.shape[1] + 1, dtype=x.dtype)[None, :, None]
+        weighted = x
+    else:
+        steps = torch.cumsum(weights, dim=1)
+        weighted = x * weights
+    running = (mean0 * (prior + seen0) + torch.cumsum(weighted, dim=1)) / (prior + seen0 + steps)
+    new = torch.cat([running[:, -1], (seen0 + steps[:, -1:])[:, 0]], dim=1)[None]
     return running, new
 
 

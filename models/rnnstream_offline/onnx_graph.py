@@ -18,7 +18,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from rnnstream_offline.networks import RecurrentClassifier
+from rnnstream_offline.networks import DB_PER_NEPER, GATED_PRIOR, QUIET_SOFTNESS_DB, RecurrentClassifier
 
 OPSET = 17
 # ONNX gate order relative to PyTorch's: LSTM torch (i,f,g,o) -> onnx (i,o,f,c); GRU torch (r,z,n) -> onnx (z,r,h).
@@ -58,14 +58,22 @@ def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
         seq_input = "emb"
     else:
         x_in = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", cfg.n_mels])
-        x_feat = "x"
+        x_log = "x"
+        if cfg.tracks_level:  # the stream's running mean power and each frame's level against it
+            mk = helper.make_node
+            nodes.append(mk("ReduceMean", ["x"], ["lv_frame"], axes=[2], keepdims=1))
+            nodes.append(mk("Exp", ["lv_frame"], ["lv_power"]))
+            nodes.extend(_running_mean_nodes("lv_", "lv_power", "level", 1, 0.0, const))
+            nodes.append(mk("Log", ["lv_running"], ["lv_log"]))
+            nodes.append(mk("Sub", ["lv_frame", "lv_log"], ["lv_rel"]))  # [batch, time, 1]
+        x_feat = x_log
         if cfg.norm == "frame":  # each frame minus its own mean over the bands
-            nodes.append(helper.make_node("ReduceMean", ["x"], ["frame_level"], axes=[2], keepdims=1))
-            nodes.append(helper.make_node("Sub", ["x", "frame_level"], ["x_frame"]))
+            nodes.append(helper.make_node("ReduceMean", [x_log], ["frame_level"], axes=[2], keepdims=1))
+            nodes.append(helper.make_node("Sub", [x_log, "frame_level"], ["x_frame"]))
             x_feat = "x_frame"
         elif cfg.norm == "cepstral":  # cepstral coefficients 1..K of each frame
             nodes.append(
-                helper.make_node("MatMul", ["x", const("cepstral_basis", sd["cepstral_basis"])], ["x_cep"])
+                helper.make_node("MatMul", [x_log, const("cepstral_basis", sd["cepstral_basis"])], ["x_cep"])
             )
             x_feat = "x_cep"
         nodes.append(
@@ -157,8 +165,25 @@ def build_onnx(model: RecurrentClassifier) -> onnx.ModelProto:
         nodes.extend(_running_mean_nodes("pl_", "top", "pool", H, 0.0, const))
         nodes.append(helper.make_node("Concat", ["top", "pl_running"], ["top_pooled"], axis=-1))
         head_in = "top_pooled"
+    head_out = "step_logits" if cfg.pool == "gated" else "logits"
     nodes.append(helper.make_node("MatMul", [head_in, const("head_w", sd["head.weight"].T.copy())], ["proj"]))
-    nodes.append(helper.make_node("Add", ["proj", const("head_b", sd["head.bias"])], ["logits"]))
+    nodes.append(helper.make_node("Add", ["proj", const("head_b", sd["head.bias"])], [head_out]))
+    if cfg.pool == "gated":  # the gate-weighted running mean of the per-step logits
+        mk = helper.make_node
+        nodes.append(mk("MatMul", ["top", const("gate_w", sd["gate.weight"].T.copy())], ["gp"]))
+        nodes.append(mk("Add", ["gp", const("gate_b", sd["gate.bias"])], ["gate_pre"]))
+        gates = "gates"
+        nodes.append(mk("Sigmoid", ["gate_pre"], [gates]))  # [batch, time, 1]
+        if cfg.quiet_db > 0:  # times sigmoid((rel in dB + quiet_db) / softness)
+            scale = np.array(DB_PER_NEPER / QUIET_SOFTNESS_DB, np.float32)
+            shift = np.array(cfg.quiet_db / QUIET_SOFTNESS_DB, np.float32)
+            nodes.append(mk("Mul", ["lv_rel", const("quiet_scale", scale)], ["quiet_a"]))
+            nodes.append(mk("Add", ["quiet_a", const("quiet_shift", shift)], ["quiet_b"]))
+            nodes.append(mk("Sigmoid", ["quiet_b"], ["quiet_gate"]))
+            nodes.append(mk("Mul", ["gates", "quiet_gate"], ["gates_quiet"]))
+            gates = "gates_quiet"
+        nodes.extend(_running_mean_nodes("gl_", head_out, "pool", C, GATED_PRIOR, const, weights=gates))
+        nodes.append(mk("Identity", ["gl_running"], ["logits"]))
 
     inputs_vi = [x_in, helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"])]
     outputs_vi = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "time", C])]
@@ -189,34 +214,53 @@ def _running_mean_nodes(
     width: int,
     prior: float,
     const: Callable[[str, np.ndarray], str],
+    weights: str | None = None,
 ) -> list[onnx.NodeProto]:
     """Running mean over time of ``x`` [batch, time, width], carried in ``state`` [1, batch, width + 1] (the
     mean so far, then the steps seen), shrunk towards zero by ``prior`` steps. Outputs ``{p}running``
     [batch, time, width] (the mean after each step) and ``{state}_out`` (the state after each row's last
-    *valid* step: padded steps are masked out)."""
+    *valid* step: padded steps are masked out). ``weights`` [batch, time, 1] weight each step (the state then
+    counts the sum of the weights, not the steps), as ``networks.running_mean``."""
     mk = helper.make_node
     const(f"{p}k", np.array(prior, np.float32))
-    const(f"{p}one", np.array(1.0, np.float32))
     const(f"{p}zero_i", np.array(0, np.int64))
     const(f"{p}one_i", np.array(1, np.int64))
     const(f"{p}one_1d", np.array([1], np.int64))
     const(f"{p}last_1d", np.array([-1], np.int64))
     const(f"{p}split", np.array([width, 1], np.int64))
-    return [
+    if weights is None:
+        const(f"{p}one", np.array(1.0, np.float32))
+        counted, summed = (
+            [
+                mk("Shape", [x], [f"{p}shape"]),
+                mk("Gather", [f"{p}shape", f"{p}one_i"], [f"{p}time_i"], axis=0),  # scalar int64
+                mk("Cast", [f"{p}time_i"], [f"{p}time"], to=TensorProto.FLOAT),
+                mk("Add", [f"{p}time", f"{p}one"], [f"{p}limit"]),
+                mk("Range", [f"{p}one", f"{p}limit", f"{p}one"], [f"{p}steps"]),  # 1..T: [T]
+                mk("Unsqueeze", [f"{p}steps", "axis1"], [f"{p}counts"]),  # [T, 1]
+            ],
+            x,
+        )
+    else:
+        counted, summed = (
+            [
+                mk("Shape", [x], [f"{p}shape"]),
+                mk("Gather", [f"{p}shape", f"{p}one_i"], [f"{p}time_i"], axis=0),
+                mk("CumSum", [weights, f"{p}one_i"], [f"{p}counts"]),  # the weights so far: [b, T, 1]
+                mk("Mul", [x, weights], [f"{p}weighted"]),
+            ],
+            f"{p}weighted",
+        )
+    nodes = [
         mk("Squeeze", [state, "axis0"], [f"{p}state"]),  # [batch, width + 1]
         mk("Split", [f"{p}state", f"{p}split"], [f"{p}mean0", f"{p}seen0"], axis=1),  # [b, W], [b, 1]
         mk("Add", [f"{p}seen0", f"{p}k"], [f"{p}weight0"]),  # k + steps seen before: [b, 1]
         mk("Mul", [f"{p}mean0", f"{p}weight0"], [f"{p}sum0"]),  # [b, W]
         mk("Unsqueeze", [f"{p}sum0", "axis1"], [f"{p}sum0_t"]),  # [b, 1, W]
         mk("Unsqueeze", [f"{p}weight0", "axis1"], [f"{p}weight0_t"]),  # [b, 1, 1]
-        mk("Shape", [x], [f"{p}shape"]),
-        mk("Gather", [f"{p}shape", f"{p}one_i"], [f"{p}time_i"], axis=0),  # scalar int64
-        mk("Cast", [f"{p}time_i"], [f"{p}time"], to=TensorProto.FLOAT),
-        mk("Add", [f"{p}time", f"{p}one"], [f"{p}limit"]),
-        mk("Range", [f"{p}one", f"{p}limit", f"{p}one"], [f"{p}steps"]),  # 1..T: [T]
-        mk("Unsqueeze", [f"{p}steps", "axis1"], [f"{p}steps_1"]),  # [T, 1]
-        mk("Add", [f"{p}weight0_t", f"{p}steps_1"], [f"{p}weight_t"]),  # [b, T, 1]
-        mk("CumSum", [x, f"{p}one_i"], [f"{p}cumsum"]),  # [b, T, W]
+        *counted,
+        mk("Add", [f"{p}weight0_t", f"{p}counts"], [f"{p}weight_t"]),  # [b, T, 1]
+        mk("CumSum", [summed, f"{p}one_i"], [f"{p}cumsum"]),  # [b, T, W]
         mk("Add", [f"{p}sum0_t", f"{p}cumsum"], [f"{p}sum_t"]),
         mk("Div", [f"{p}sum_t", f"{p}weight_t"], [f"{p}running"]),
         # State after each row's last valid step.
@@ -226,13 +270,20 @@ def _running_mean_nodes(
         mk("Less", [f"{p}index", f"{p}len_i"], [f"{p}valid"]),  # [b, T]
         mk("Cast", [f"{p}valid"], [f"{p}valid_f"], to=TensorProto.FLOAT),
         mk("Unsqueeze", [f"{p}valid_f", f"{p}last_1d"], [f"{p}mask"]),  # [b, T, 1]
-        mk("Mul", [x, f"{p}mask"], [f"{p}masked"]),
+        mk("Mul", [summed, f"{p}mask"], [f"{p}masked"]),
         mk("ReduceSum", [f"{p}masked", f"{p}one_1d"], [f"{p}sum_valid"], keepdims=0),  # [b, W]
         mk("Add", [f"{p}sum0", f"{p}sum_valid"], [f"{p}sum_out"]),
-        mk("Cast", [f"{p}len_i"], [f"{p}len_f"], to=TensorProto.FLOAT),  # [b, 1]
-        mk("Add", [f"{p}seen0", f"{p}len_f"], [f"{p}seen_out"]),
+    ]
+    if weights is None:  # the valid steps of each row: its length
+        nodes.append(mk("Cast", [f"{p}len_i"], [f"{p}seen_valid"], to=TensorProto.FLOAT))  # [b, 1]
+    else:  # the sum of its valid steps' weights
+        nodes.append(mk("Mul", [weights, f"{p}mask"], [f"{p}weights_valid"]))
+        nodes.append(mk("ReduceSum", [f"{p}weights_valid", f"{p}one_1d"], [f"{p}seen_valid"], keepdims=0))
+    nodes += [
+        mk("Add", [f"{p}seen0", f"{p}seen_valid"], [f"{p}seen_out"]),
         mk("Add", [f"{p}seen_out", f"{p}k"], [f"{p}weight_out"]),
         mk("Div", [f"{p}sum_out", f"{p}weight_out"], [f"{p}mean_out"]),
         mk("Concat", [f"{p}mean_out", f"{p}seen_out"], [f"{p}state_out"], axis=1),
         mk("Unsqueeze", [f"{p}state_out", "axis0"], [f"{state}_out"]),
     ]
+    return nodes

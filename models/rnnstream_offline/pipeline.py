@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rnnstream.datasets import FSDD_LABELS, SMS_LABELS, fsdd_speaker_split, fsdd_split
+from rnnstream.datasets import FSDD_LABELS, SMS_LABELS, AudioExample, fsdd_speaker_split, fsdd_split
 from rnnstream.evaluation import classification_metrics
 from rnnstream.features.text import Vocabulary
 from rnnstream.repository.manifest import LogMelConfig, TextConfig
@@ -22,6 +22,7 @@ from rnnstream_offline.data import prepare_audio_examples, prepare_text, token_d
 from rnnstream_offline.networks import Cell, NetworkConfig, RecurrentClassifier, frame_inputs, merge_ensemble
 from rnnstream_offline.onnx_graph import build_onnx
 from rnnstream_offline.publish import publish
+from rnnstream_offline.synth import espeak_version, extra_examples
 from rnnstream_offline.training import Augment, History, TrainConfig, fit, predict_labels
 from rnnstream_offline.verify import verify_export
 
@@ -49,7 +50,10 @@ class TrainRequest:
     threads: int = 2
     norm: Literal["global", "running", "frame", "cepstral"] = "global"  # audio: input (see NetworkConfig)
     cepstra: int = 13  # audio, norm="cepstral": cepstral coefficients 1..cepstra
-    pool: Literal["none", "mean"] = "none"  # the head also reads the running mean of the outputs
+    # mean: the head also reads the running mean of the outputs; gated: the prediction is the gate-weighted
+    # running mean of the per-step logits (NetworkConfig.pool)
+    pool: Literal["none", "mean", "gated"] = "none"
+    quiet_db: float = 0.0  # audio, pool="gated": frames this far below the running mean power are gated out
     augment: AudioAugmentConfig | None = None  # audio: training-time augmentation (None: as recorded)
     held_out_speaker: str | None = None  # audio: a leave-one-speaker-out fold instead of the official split
     hash_buckets: int | None = None  # text: vocabulary v2 with shape classes and this many hash buckets
@@ -57,6 +61,16 @@ class TrainRequest:
     embed_dim: int = 64  # text
     # audio: train this many members (seeds seed, seed+1, ...) and merge them into one network
     ensemble: int = 1
+    # audio: a folder of extra training recordings named like FSDD's (rnnstream_offline.synth), added to the
+    # training split only (never tested)
+    extra_audio: Path | None = None
+
+
+def _synthesiser() -> str | None:
+    try:
+        return espeak_version()
+    except Exception:  # the recordings were made elsewhere; the card says so
+        return None
 
 
 def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path:
@@ -67,6 +81,7 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
     vocab: Vocabulary | None = None
     augment: Augment | None = None
     speakers: tuple[list[str], list[str]] | None = None
+    extra: list[AudioExample] = []
     if req.task == "audio":
         features = LogMelConfig()
         if req.held_out_speaker is None:
@@ -78,7 +93,9 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
             split = (
                 f"leave-one-speaker-out: test = every recording of {req.held_out_speaker}, train = the others"
             )
+        extra = extra_examples(req.extra_audio) if req.extra_audio else []
         speakers = (sorted({e.speaker for e in train_ex}), sorted({e.speaker for e in test_ex}))
+        train_ex = train_ex + extra
         train = prepare_audio_examples(train_ex, features, progress, "features (train)")
         test = prepare_audio_examples(test_ex, features, progress, "features (test)")
         labels, positive = FSDD_LABELS, None
@@ -93,6 +110,7 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
             norm=req.norm,
             cepstra=req.cepstra,
             pool=req.pool,
+            quiet_db=req.quiet_db,
         )
     else:
         train, vocab = prepare_text(req.data_dir, "train", None, hash_buckets=req.hash_buckets)
@@ -146,6 +164,17 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
         "train_speakers": speakers[0] if speakers else None,
         "test_speakers": speakers[1] if speakers else None,
         "n_train": len(train.x),
+        "extra_training_audio": (
+            {
+                "folder": str(req.extra_audio),
+                "recordings": len(extra),
+                "voices": len({e.speaker for e in extra}),
+                "synthesiser": _synthesiser(),
+                "note": "synthetic spoken digits (rnnstream_offline.synth), in the training split only",
+            }
+            if extra
+            else None
+        ),
         "n_test": len(test.x),
         "epochs": req.train.epochs,
         "seed": req.train.seed,

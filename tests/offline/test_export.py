@@ -133,25 +133,47 @@ def test_committed_models_chunked_equals_whole(chunk: int) -> None:
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize(
     ("task", "norm", "pool"),
-    [("audio", "running", "none"), ("audio", "running", "mean"), ("text", "global", "mean")],
+    [
+        ("audio", "running", "none"),
+        ("audio", "running", "mean"),
+        ("text", "global", "mean"),
+        ("audio", "cepstral", "gated"),
+        ("audio", "cepstral", "gated_quiet"),
+        ("audio", "running", "gated_quiet"),
+        ("text", "global", "gated"),
+    ],
 )
 def test_running_mean_states_export_and_stream(cell: str, task: str, norm: str, pool: str) -> None:
-    """Running normalisation and mean pooling carry their running means as extra state tensors: ONNX equals
-    torch from a non-zero state, chunked (sizes from 1) equals whole, padded batches equal rows alone."""
+    """Running normalisation, mean pooling and the gated mean of the logits carry their running means as extra
+    state tensors: ONNX equals torch from a non-zero state, chunked (sizes from 1) equals whole, padded batches
+    equal rows alone."""
+    quiet = 12.0 if pool == "gated_quiet" else 0.0  # frames 12 dB below the running mean power gated out
+    pool = "gated" if pool == "gated_quiet" else pool
     net = NetworkConfig(
-        task=task, cell=cell, classes=4, hidden=16, layers=2, vocab_size=40, norm=norm, pool=pool
+        task=task,
+        cell=cell,
+        classes=4,
+        hidden=16,
+        layers=2,
+        vocab_size=40,
+        norm=norm,
+        pool=pool,
+        quiet_db=quiet,
     )  # type: ignore[arg-type]
     torch.manual_seed(0)
     model = RecurrentClassifier(net).eval()
     rng = np.random.default_rng(0)
     if task == "audio":
-        model.set_normalisation(torch.full((40,), -8.0), torch.full((40,), 3.0))
+        width = model.feature_width
+        model.set_normalisation(torch.full((width,), -8.0 if width == 40 else 0.0), torch.full((width,), 3.0))
         seqs = [rng.normal(-8, 3, (n, 40)).astype(np.float32) for n in (1, 3, 40, 97, 12)]
     else:
         seqs = [rng.integers(1, 40, n) for n in (1, 3, 40, 97, 12)]
     expected = {"norm": 41} if norm == "running" else {}
-    if pool == "mean":
-        expected["pool"] = 17
+    if quiet:  # the running mean power and the frames seen
+        expected["level"] = 2
+    if pool != "none":  # the mean of the 16 outputs, or of the 4 logits, and the steps (or gates) counted
+        expected["pool"] = 17 if pool == "mean" else 5
     assert model.extra_states() == expected
     v = verify_export(model, build_onnx(model), seqs)
     assert v.onnx_vs_torch_max_abs <= 1e-5 and v.chunked_vs_whole_max_abs <= 1e-5

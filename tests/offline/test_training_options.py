@@ -32,6 +32,27 @@ def test_step_logits_end_in_the_logits_of_forward() -> None:
     torch.testing.assert_close(last, model(x, lengths))
 
 
+def test_gated_step_logits_end_in_forward_and_equal_gate_weighted_means_of_the_step_logits() -> None:
+    model = _model(pool="gated").eval()
+    x, lengths = pad_batch(_data()[0][:6])
+    steps = model.step_logits(x, lengths)
+    torch.testing.assert_close(steps[torch.arange(6), lengths - 1], model(x, lengths))
+    assert model.gate is not None
+    with torch.no_grad():  # the same gate for every step: the plain running mean of the head's logits
+        model.gate.weight.zero_()
+        model.gate.bias.fill_(0.3)
+        plain = model.head(model._outputs(x, lengths))
+        steps = model.step_logits(x, lengths)
+    count = torch.arange(1, x.shape[1] + 1, dtype=torch.float32)[None, :, None]
+    gate = torch.sigmoid(torch.tensor(0.3))
+    expected = torch.cumsum(plain, 1) * gate / (count * gate + 1e-3)
+    torch.testing.assert_close(steps, expected)
+    with torch.no_grad():  # gates of ~0: the zero prior outweighs every step
+        model.gate.bias.fill_(-40.0)
+        quiet = model.step_logits(x, lengths)
+    assert quiet.abs().max() < 1e-6
+
+
 def test_step_logits_refuse_a_pooled_head() -> None:
     x, lengths = pad_batch(_data()[0][:2])
     with pytest.raises(ValueError, match="pool"):

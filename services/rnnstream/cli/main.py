@@ -52,6 +52,9 @@ if offline_cli is not None:
     app.command("export", short_help="Export a checkpoint to ONNX, verify and publish it.")(
         offline_cli.export
     )
+    app.command(
+        "synth-digits", short_help="Synthesise spoken digits in many voices (espeak-ng) for training."
+    )(offline_cli.synth_digits)
 
 
 def _version(value: bool) -> None:

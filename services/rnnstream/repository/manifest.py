@@ -82,6 +82,16 @@ class TextConfig(_Frozen):
     vocabulary_size: int = Field(gt=2)
 
 
+class ExtraAudioInfo(_Frozen):
+    """Extra training recordings beside the dataset's (``rnnstream train --extra-audio``)."""
+
+    folder: str
+    recordings: int
+    voices: int
+    synthesiser: str | None = None  # the program that made them, when known
+    note: str = ""
+
+
 class TrainingInfo(_Frozen):
     """Where the model came from and how well it did."""
 
@@ -98,14 +108,16 @@ class TrainingInfo(_Frozen):
     metrics: dict[str, float]
     train_speakers: list[str] | None = None  # audio: whose recordings it was trained on
     test_speakers: list[str] | None = None  # audio: whose recordings the test metrics are on
+    extra_training_audio: ExtraAudioInfo | None = None  # audio: synthetic voices in the training split
 
 
 class Verification(_Frozen):
     """Figures measured on export; a model that failed them is never published.
 
     ``onnx_vs_torch_max_abs``: class probabilities and ``h`` by max abs difference, logits and ``c`` by abs
-    difference / max(1, |reference|) (see ``rnnstream_offline.verify``). ``chunked_vs_whole_max_abs``: plain
-    max abs difference of every output, chunked (chunk sizes including 1) and padded-batch runs vs one call.
+    difference / max(1, |reference|) (see ``rnnstream_offline.verify``). ``chunked_vs_whole_max_abs``: the
+    logits by max abs difference and the state tensors by abs difference / max(1, |whole-call value|),
+    chunked (chunk sizes including 1) and padded-batch runs vs one call.
     """
 
     onnx_vs_torch_max_abs: float
