@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from rnnstream.core.records import StateKey, StateWrite
@@ -14,6 +15,7 @@ from rnnstream.events import decode_dead_letter, decode_prediction, encode_event
 from rnnstream.events.chunk_event import ChunkEvent, pcm_data
 from rnnstream.state.memory import MemoryStateStore
 from rnnstream.state.store import WriteResult
+from rnnstream.worker import processor as processor_module
 from rnnstream.worker.loaded_models import LoadedModels
 from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import BatchProcessor, ProcessorConfig, RawEvent
@@ -135,3 +137,20 @@ async def test_pcm_the_worker_cannot_serve_is_dead_lettered_before_any_work() ->
     assert "191999 Hz has no short ratio" in letters["odd-rate"].detail
     [final] = [decode_prediction(p) for p in rec.predictions]
     assert final.stream_id == "fine" and final.final
+
+
+async def test_a_streams_state_key_is_one_object_from_batch_to_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = make(MemoryStateStore())[0]
+    first = await proc.prepare([event("s", 0, ["a"]), event("t", 0, ["b"])])
+    await proc.publish(first)
+    await proc.store_state(first)
+    second = await proc.prepare([event("s", 1, ["c"])])
+    [key_before] = [k for k in first.events if k.stream_id == "s"]
+    [key_after] = second.events
+    assert key_after is key_before  # found again, not built again
+    # the table of kept keys starts over once full: an equal key is built, and the step is the same
+    monkeypatch.setattr(processor_module, "STATE_KEYS_KEPT", 2)
+    third = await proc.prepare([event("u", 0, ["d"]), event("s", 1, ["c"])])
+    [key_again] = [k for k in third.events if k.stream_id == "s"]
+    assert key_again == key_before and key_again is not key_before
+    assert [w.record.seq for w in third.writes if w.key.stream_id == "s"] == [1]

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from rnnstream.worker.metrics import METRIC_NAMES, ActiveStreams, WorkerMetrics
+from rnnstream.worker.metrics import LATENCY_BUCKETS, METRIC_NAMES, ActiveStreams, WorkerMetrics, observe_many
 
 
 def _family_name(name: str) -> str:
@@ -108,6 +108,62 @@ def test_values_and_labels() -> None:
     metrics.clear_consumer_lag("rnnstream.events", 3)
     metrics.clear_consumer_lag("rnnstream.events", 3)
     assert value("rnnstream_consumer_lag", topic="rnnstream.events", partition="3") is None
+
+
+def _histogram_samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def test_observe_many_counts_exactly_what_one_observe_per_value_counts() -> None:
+    # every bound, just below and above it, zero, and values past the last finite bound
+    values = [0.0, 1e-9, 123.0]
+    for bound in LATENCY_BUCKETS:
+        values += [bound, bound * (1 - 1e-12), bound * (1 + 1e-12)]
+    by_one, at_once = CollectorRegistry(), CollectorRegistry()
+    one, many = WorkerMetrics(by_one), WorkerMetrics(at_once)
+    for value in values:
+        one.latency_seconds.labels(model="m").observe(value)
+    observe_many(many.latency_seconds.labels(model="m"), values)
+    observe_many(many.latency_seconds.labels(model="m"), [])
+    expected, got = _histogram_samples(by_one), _histogram_samples(at_once)
+    total = ("rnnstream_latency_seconds_sum", (("model", "m"),))
+    assert got.pop(total) == pytest.approx(expected.pop(total))  # the same values, summed in another order
+    assert got == expected
+    assert at_once.get_sample_value("rnnstream_latency_seconds_count", {"model": "m"}) == len(values)
+
+
+def test_observe_many_falls_back_to_observe_without_the_histograms_internals() -> None:
+    class Plain:
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def observe(self, value: float) -> None:
+            self.seen.append(value)
+
+    plain = Plain()
+    observe_many(plain, [0.5, 0.25])  # type: ignore[arg-type]
+    assert plain.seen == [0.5, 0.25]
+
+
+def test_observe_latencies_observes_each_predictions_latency() -> None:
+    clock = FakeClock(100.0)
+    by_one, at_once = CollectorRegistry(), CollectorRegistry()
+    one, many = WorkerMetrics(by_one, clock=clock), WorkerMetrics(at_once, clock=clock)
+    produced_ms = [99_990, 99_750, 98_000, 100_500, 40_000]  # 10 ms, 250 ms, 2 s, ahead of us (0), 60 s
+    for ms in produced_ms:
+        one.latency_seconds.labels(model="m").observe(max(0.0, 100_000 - ms) / 1000)
+    many.observe_latencies("m", produced_ms)
+    many.observe_latencies("m", [])
+    expected, got = _histogram_samples(by_one), _histogram_samples(at_once)
+    total = ("rnnstream_latency_seconds_sum", (("model", "m"),))
+    assert got.pop(total) == pytest.approx(expected.pop(total))  # the same values, summed in another order
+    assert got == expected
+    assert at_once.get_sample_value("rnnstream_latency_seconds_bucket", {"model": "m", "le": "0.01"}) == 2
 
 
 def test_closed_label_sets_are_enforced() -> None:

@@ -60,14 +60,17 @@ def test_old_entries_are_not_served() -> None:
 
 
 def test_drop_and_clear() -> None:
-    cache = StateCache(10, max_age_s=60)
+    registry = CollectorRegistry()
+    cache = StateCache(10, max_age_s=60, metrics=WorkerMetrics(registry))
     gen = cache.generations([P0])[P0]
     cache.put(key("a"), record(1), P0, gen)
     cache.put(key("b"), record(1), P0, gen)
     cache.drop(key("a"))
     assert set(cache.snapshot()) == {key("b")}
+    assert registry.get_sample_value("rnnstream_state_cache_entries") == 1  # the size as it is when read
     cache.clear()
     assert len(cache) == 0
+    assert registry.get_sample_value("rnnstream_state_cache_entries") == 0
     assert not cache.put(key("b"), record(2), P0, gen)  # nothing from before the loss comes back
 
 

@@ -42,6 +42,18 @@ def test_seq_sits_at_a_fixed_offset() -> None:
     assert decode_seq(encode_seq(2**62)) == 2**62
 
 
+def test_the_tensor_section_is_laid_out_as_documented_every_time() -> None:
+    c = np.arange(6, dtype=np.float64).reshape(1, 2, 3)
+    record = sample(tensors={"h": H, "cell": c})
+    head = struct.pack("<4sBBHqqqqq", b"RNS1", 1, 0, 2, 2**40 + 3, 7, 3, 1, 99)
+    h = struct.pack("<H", 1) + b"h" + struct.pack("<BB", 1, 2) + struct.pack("<2I", 2, 3) + H.tobytes()
+    cell = (
+        struct.pack("<H", 4) + b"cell" + struct.pack("<BB", 3, 3) + struct.pack("<3I", 1, 2, 3) + c.tobytes()
+    )
+    # the second encoding reuses the tensors' cached heads: the bytes must not change
+    assert encode_record(record) == encode_record(record) == head + h + cell
+
+
 def test_big_endian_input_is_stored_little_endian() -> None:
     big = H.astype(">f4")
     decoded = decode_record(encode_record(sample(tensors={"h": big})))

@@ -85,7 +85,9 @@ def decide(record: StreamRecord | None, seq: int, start: bool, end: bool, policy
     """Apply the per-chunk rule to one chunk (``seq``, ``start``, ``end``) of a stream."""
     if seq < 0:
         raise ValueError(f"seq must be >= 0, got {seq}")
-    outcome, gap, reason = _classify(record, seq, start, GapPolicy(policy))
+    outcome, gap, reason = _classify(
+        record, seq, start, policy if policy.__class__ is GapPolicy else GapPolicy(policy)
+    )
     accepted = outcome in (Outcome.FRESH, Outcome.ADVANCE)
     expected = record.seq if record is not None else None
     return Decision(outcome, seq, expected, gap=gap, final=end and accepted, reason=reason)

@@ -136,17 +136,26 @@ def _encode(record: StreamRecord) -> bytes:
 def _encode_tensors(tensors: Mapping[str, np.ndarray], parts: list[bytes]) -> None:
     for name, array in tensors.items():
         dtype = array.dtype.newbyteorder("<")
-        code = _CODES.get(dtype)
-        if code is None:
-            raise StateCodecError(f"tensor {name!r} has unsupported dtype {array.dtype}")
-        raw_name = name.encode("utf-8")
-        parts += [
+        parts.append(_tensor_head(name, dtype, array.shape))
+        parts.append(np.ascontiguousarray(array, dtype=dtype).tobytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _tensor_head(name: str, dtype: np.dtype[np.generic], shape: tuple[int, ...]) -> bytes:
+    """The bytes before a tensor's data: name length, name, dtype code, ndim, shape. A stream's tensors keep
+    their names, dtypes and shapes from chunk to chunk, so these few bytes are made once and reused."""
+    code = _CODES.get(dtype)
+    if code is None:
+        raise StateCodecError(f"tensor {name!r} has unsupported dtype {dtype}")
+    raw_name = name.encode("utf-8")
+    return b"".join(
+        (
             _NAME_LEN.pack(len(raw_name)),
             raw_name,
-            _TENSOR_HEAD.pack(code, array.ndim),
-            struct.pack(f"<{array.ndim}I", *array.shape),
-            np.ascontiguousarray(array, dtype=dtype).tobytes(),
-        ]
+            _TENSOR_HEAD.pack(code, len(shape)),
+            struct.pack(f"<{len(shape)}I", *shape),
+        )
+    )
 
 
 def decode_record(data: bytes) -> StreamRecord:

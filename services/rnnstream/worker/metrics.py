@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -272,9 +273,10 @@ class WorkerMetrics:
         if not produced_at_ms:
             return
         now_ms = self._clock() * 1000.0
-        histogram = self.latency_seconds.labels(model=model)
-        for produced in produced_at_ms:
-            histogram.observe(max(0.0, now_ms - produced) / 1000.0)
+        observe_many(
+            self.latency_seconds.labels(model=model),
+            [max(0.0, now_ms - produced) / 1000.0 for produced in produced_at_ms],
+        )
 
     # --- Gauges ------------------------------------------------------------------------------------
     def set_model_info(self, model: str, *, version: str, task: str, cell: str) -> None:
@@ -302,6 +304,30 @@ class WorkerMetrics:
     def count_state_epoch_change(self) -> None:
         """Count one change of the state store's epoch (a state loss)."""
         self.state_epoch_changes.inc()
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe(v)`` for every ``v`` in ``values`` (finite, no exemplars), counted per bucket first.
+
+    prometheus-client has no call for many observations, and one ``observe`` walks the buckets in Python
+    (about 3 µs, once per prediction on the worker's hot path); this finds each value's bucket by bisection
+    and adds each bucket's count once. It reads the histogram's own bucket bounds and counters; where a
+    release of the library lays them out otherwise it falls back to ``observe`` (a unit test holds the two
+    paths equal)."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            histogram.observe(value)
+        return
+    counts = [0] * len(bounds)
+    for value in values:
+        counts[bisect_left(bounds, value)] += 1  # the first bound >= value, as observe picks it
+    for bucket, count in zip(buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
+    total.inc(sum(values))
 
 
 class ActiveStreams:

@@ -20,7 +20,8 @@ The stages are separate so that a caller retrying after an outage retries only t
 (:mod:`rnnstream.worker.batch_runner`). This module knows neither faust nor Redis: the store and the
 publisher are ports.
 
-The hot path builds one :class:`StateKey` per stream per batch, encodes predictions directly
+The hot path builds one :class:`StateKey` per stream (kept across batches, so the batch's maps, the cache
+and the store find the very same key object again), encodes predictions directly
 (:class:`~rnnstream.events.predictions.PredictionEncoder`), encodes each new record once (the store sends
 those bytes) and updates the metrics once per batch, not per event.
 """
@@ -64,6 +65,9 @@ from rnnstream.worker.metrics import ActiveStreams, WorkerMetrics
 from rnnstream.worker.state_cache import Generation, Partition, StateCache
 
 MAX_DEAD_LETTER_ORIGINAL = 64 * 1024
+#: Most state keys the processor keeps for reuse (about 150 bytes each beside strings the cache holds anyway);
+#: past that the table starts over, which costs the next batches only the keys' construction.
+STATE_KEYS_KEPT = 65_536
 
 
 class _Inline:
@@ -178,6 +182,7 @@ class BatchProcessor:
         self.active = ActiveStreams(metrics, config.state_ttl_s)
         self._encoders: dict[tuple[str, str], PredictionEncoder] = {}
         self._frontends: dict[tuple[str, str], PcmFrontEnd] = {}
+        self._state_keys: dict[tuple[str, str, str], StateKey] = {}
         for m in models:
             if m.manifest.features is not None:
                 self._frontends[m.name, m.version] = PcmFrontEnd(m.manifest.features, config.endpointing)
@@ -227,7 +232,7 @@ class BatchProcessor:
             name = (model.name, model.version, chunk.stream_id)
             key = keys.get(name)
             if key is None:
-                key = keys[name] = StateKey(*name)
+                key = keys[name] = self._state_key(name)
                 events[key] = []
                 partitions[key] = (raw.topic, raw.partition)
             events[key].append(raw)
@@ -261,6 +266,16 @@ class BatchProcessor:
             partitions,
             generations,
         )
+
+    def _state_key(self, name: tuple[str, str, str]) -> StateKey:
+        """The one :class:`StateKey` of ``(model, version, stream_id)``, made on first use."""
+        kept = self._state_keys
+        key = kept.get(name)
+        if key is None:
+            if len(kept) >= STATE_KEYS_KEPT:
+                kept.clear()
+            key = kept[name] = StateKey(*name)
+        return key
 
     async def _find_records(
         self, keys: list[StateKey], after: PreparedBatch | None, now: int

@@ -20,7 +20,7 @@ The rules, each of which keeps a cached record equal to the stored one or out of
 A stale entry can only come from a writer this worker did not see (a zombie, a rebalance it missed); the
 fence then refuses the write computed from it, and the batch runner re-runs the stream from Redis. Hits and
 misses are counted in ``rnnstream_state_cache_total{result}``; ``rnnstream_state_cache_entries`` is the
-size.
+size, read when the metrics are collected (not set on every change: a put is on the hot path).
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ class StateCache:
         self._entries: OrderedDict[StateKey, _Entry] = OrderedDict()
         self._generations: dict[Partition, int] = {}
         self._epoch = 0  # bumped by clear(): invalidates every batch in flight, whatever its partitions
+        if metrics is not None:
+            entries = self._entries
+            metrics.state_cache_entries.set_function(lambda: len(entries))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -95,13 +98,11 @@ class StateCache:
         entries.move_to_end(key)
         while len(entries) > self.capacity:
             entries.popitem(last=False)
-        self._report_size()
         return True
 
     def drop(self, key: StateKey) -> None:
         """Forget ``key`` (its write was refused: the stored record is someone else's)."""
-        if self._entries.pop(key, None) is not None:
-            self._report_size()
+        self._entries.pop(key, None)
 
     def revoke(self, partitions: Iterable[Partition]) -> int:
         """Forget every stream of ``partitions`` and bump their generations; returns how many entries went."""
@@ -111,19 +112,13 @@ class StateCache:
         stale = [key for key, entry in self._entries.items() if entry.partition in gone]
         for key in stale:
             del self._entries[key]
-        self._report_size()
         return len(stale)
 
     def clear(self) -> None:
         """Forget everything (the store lost its data); no batch that started before can put anything back."""
         self._epoch += 1
         self._entries.clear()
-        self._report_size()
 
     def snapshot(self) -> Mapping[StateKey, StreamRecord]:
         """The cached records (for tests and diagnostics)."""
         return {key: entry.record for key, entry in self._entries.items()}
-
-    def _report_size(self) -> None:
-        if self.metrics is not None:
-            self.metrics.state_cache_entries.set(len(self._entries))
