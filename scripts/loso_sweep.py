@@ -80,10 +80,10 @@ from rnnstream.features.audio import file_features, mel_power
 from rnnstream.repository.manifest import LogMelConfig
 from rnnstream_offline.augment import AudioAugmentConfig, AugmentedAudio
 from rnnstream_offline.networks import NetworkConfig, RecurrentClassifier, frame_inputs
+from rnnstream_offline.synth import WORDS
 from rnnstream_offline.training import TrainConfig, fit, pad_batch, predict_labels
 
 FEATURES = LogMelConfig()
-WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]  # FSDD_LABELS spoken
 
 
 def level_db(log_mel: NDArray[np.float32]) -> NDArray[np.float64]:

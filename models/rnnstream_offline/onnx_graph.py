@@ -228,29 +228,25 @@ def _running_mean_nodes(
     const(f"{p}one_1d", np.array([1], np.int64))
     const(f"{p}last_1d", np.array([-1], np.int64))
     const(f"{p}split", np.array([width, 1], np.int64))
+    counted = [
+        mk("Shape", [x], [f"{p}shape"]),
+        mk("Gather", [f"{p}shape", f"{p}one_i"], [f"{p}time_i"], axis=0),  # T, a scalar int64
+    ]
     if weights is None:
         const(f"{p}one", np.array(1.0, np.float32))
-        counted, summed = (
-            [
-                mk("Shape", [x], [f"{p}shape"]),
-                mk("Gather", [f"{p}shape", f"{p}one_i"], [f"{p}time_i"], axis=0),  # scalar int64
-                mk("Cast", [f"{p}time_i"], [f"{p}time"], to=TensorProto.FLOAT),
-                mk("Add", [f"{p}time", f"{p}one"], [f"{p}limit"]),
-                mk("Range", [f"{p}one", f"{p}limit", f"{p}one"], [f"{p}steps"]),  # 1..T: [T]
-                mk("Unsqueeze", [f"{p}steps", "axis1"], [f"{p}counts"]),  # [T, 1]
-            ],
-            x,
-        )
+        counted += [
+            mk("Cast", [f"{p}time_i"], [f"{p}time"], to=TensorProto.FLOAT),
+            mk("Add", [f"{p}time", f"{p}one"], [f"{p}limit"]),
+            mk("Range", [f"{p}one", f"{p}limit", f"{p}one"], [f"{p}steps"]),  # 1..T: [T]
+            mk("Unsqueeze", [f"{p}steps", "axis1"], [f"{p}counts"]),  # [T, 1]
+        ]
+        summed = x
     else:
-        counted, summed = (
-            [
-                mk("Shape", [x], [f"{p}shape"]),
-                mk("Gather", [f"{p}shape", f"{p}one_i"], [f"{p}time_i"], axis=0),
-                mk("CumSum", [weights, f"{p}one_i"], [f"{p}counts"]),  # the weights so far: [b, T, 1]
-                mk("Mul", [x, weights], [f"{p}weighted"]),
-            ],
-            f"{p}weighted",
-        )
+        counted += [
+            mk("CumSum", [weights, f"{p}one_i"], [f"{p}counts"]),  # the weights so far: [b, T, 1]
+            mk("Mul", [x, weights], [f"{p}weighted"]),
+        ]
+        summed = f"{p}weighted"
     nodes = [
         mk("Squeeze", [state, "axis0"], [f"{p}state"]),  # [batch, width + 1]
         mk("Split", [f"{p}state", f"{p}split"], [f"{p}mean0", f"{p}seen0"], axis=1),  # [b, W], [b, 1]

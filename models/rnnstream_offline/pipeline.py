@@ -22,7 +22,7 @@ from rnnstream_offline.data import prepare_audio_examples, prepare_text, token_d
 from rnnstream_offline.networks import Cell, NetworkConfig, RecurrentClassifier, frame_inputs, merge_ensemble
 from rnnstream_offline.onnx_graph import build_onnx
 from rnnstream_offline.publish import publish
-from rnnstream_offline.synth import espeak_version, extra_examples
+from rnnstream_offline.synth import extra_examples, recorded_synthesiser
 from rnnstream_offline.training import Augment, History, TrainConfig, fit, predict_labels
 from rnnstream_offline.verify import verify_export
 
@@ -64,13 +64,6 @@ class TrainRequest:
     # audio: a folder of extra training recordings named like FSDD's (rnnstream_offline.synth), added to the
     # training split only (never tested)
     extra_audio: Path | None = None
-
-
-def _synthesiser() -> str | None:
-    try:
-        return espeak_version()
-    except Exception:  # the recordings were made elsewhere; the card says so
-        return None
 
 
 def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path:
@@ -169,7 +162,7 @@ def train_model(req: TrainRequest, run_dir: Path, progress: bool = True) -> Path
                 "folder": str(req.extra_audio),
                 "recordings": len(extra),
                 "voices": len({e.speaker for e in extra}),
-                "synthesiser": _synthesiser(),
+                "synthesiser": recorded_synthesiser(req.extra_audio),  # None: not made by synth-digits
                 "note": "synthetic spoken digits (rnnstream_offline.synth), in the training split only",
             }
             if extra

@@ -5,7 +5,8 @@ leave-one-speaker-out figures in docs/models.md). espeak-ng (a formant synthesis
 ``espeak-ng``) speaks each digit word with many accents, voice variants, pitches and speaking rates: robotic,
 but varied in exactly what differs between people (pitch, formants, timing). ``synthesise_digits`` writes
 them as FSDD-named recordings, ``{digit}_{voice}_{index}.wav``, which ``rnnstream train --extra-audio DIR``
-adds to the training set (never to a test set).
+adds to the training set (never to a test set). The folder also gets ``SYNTHESISER_FILE``, the version of
+espeak-ng that spoke them, which training copies into the model's card (:func:`recorded_synthesiser`).
 
 Which voices: every accent of ``ACCENTS`` x every variant of ``VARIANTS`` x every pitch of ``PITCHES``, each
 saying the ten digits at a speaking rate drawn (seeded) from ``RATES_WPM``. espeak-ng's output (22,050 Hz)
@@ -36,6 +37,8 @@ RATES_WPM = (130, 190)  # espeak-ng -s is drawn uniformly from [low, high)
 SAMPLE_RATE = 8000  # FSDD's
 TRIM_DB = 35.0
 MARGIN_S = 0.03
+#: The file in a folder of synthetic recordings naming the synthesiser that made them (one line).
+SYNTHESISER_FILE = "synthesiser.txt"
 
 
 class SynthesiserMissing(RuntimeError):
@@ -87,7 +90,17 @@ def synthesise_digits(
             subprocess.run(cmd, check=True, capture_output=True)
             _resample_and_trim(path)
             files += 1
+    (out_dir / SYNTHESISER_FILE).write_text(version + "\n", encoding="utf-8")
     return SynthReport(out_dir, files, len(voices), version)
+
+
+def recorded_synthesiser(folder: Path) -> str | None:
+    """The synthesiser ``synthesise_digits`` wrote into ``folder`` when it made the recordings there; ``None``
+    for a folder made otherwise (or before the version was written down)."""
+    try:
+        return (folder / SYNTHESISER_FILE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def _resample_and_trim(path: Path) -> None:

@@ -12,7 +12,13 @@ import soundfile as sf
 from rnnstream.datasets import FSDD_LABELS
 from rnnstream.features.audio import file_features
 from rnnstream.repository.manifest import LogMelConfig
-from rnnstream_offline.synth import SynthesiserMissing, espeak_version, extra_examples, synthesise_digits
+from rnnstream_offline.synth import (
+    SynthesiserMissing,
+    espeak_version,
+    extra_examples,
+    recorded_synthesiser,
+    synthesise_digits,
+)
 
 
 def test_one_voice_says_the_ten_digits_as_fsdd_named_recordings(tmp_path: Path) -> None:
@@ -20,6 +26,8 @@ def test_one_voice_says_the_ten_digits_as_fsdd_named_recordings(tmp_path: Path) 
         tmp_path, accents=["en-gb"], variants=["f2", "m3"], pitches=[40], progress=False
     )
     assert report.files == 20 and report.voices == 2 and report.version.startswith("eSpeak NG")
+    assert recorded_synthesiser(tmp_path) == report.version == espeak_version()  # written beside them
+    assert recorded_synthesiser(tmp_path / "elsewhere") is None
     examples = extra_examples(tmp_path)
     assert sorted(e.label for e in examples) == sorted(FSDD_LABELS * 2)
     assert {e.speaker for e in examples} == {"extra:sen-gbf2p40", "extra:sen-gbm3p40"}
