@@ -104,9 +104,8 @@ class StateKey:
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        if other.__class__ is not StateKey:
+        if not isinstance(other, StateKey):
             return NotImplemented
-        assert isinstance(other, StateKey)
         return (
             self.stream_id == other.stream_id and self.model == other.model and self.version == other.version
         )
