@@ -77,8 +77,7 @@ class _NullProducer:
         return done
 
 
-def _events(streams: int, seconds: float) -> list[RawEvent]:
-    models = LoadedModels.load(ROOT / "models" / "repository", [(MODEL, None)])
+def _events(models: LoadedModels, streams: int, seconds: float) -> list[RawEvent]:
     spec = LoadSpec(streams=streams, seconds=seconds, chunk_ms=100, source=Source.SYNTHETIC, seed=0, tag="p")
     workload = build_workload(spec, models.get(MODEL, None).manifest)
     stamp = int(time.time() * 1000)
@@ -132,7 +131,7 @@ def main(
     sizes = batch or [8, 43, 128, 256]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     models = LoadedModels.load(ROOT / "models" / "repository", [(MODEL, None)])
-    events = _events(streams, seconds)
+    events = _events(models, streams, seconds)
     warm_events = min(len(events) - 1, warm * streams)
     runs: dict[int, list[tuple[float, float]]] = {n: [] for n in sizes}
     for _ in range(repeat):
