@@ -1,6 +1,7 @@
 """``rnnstream bench`` end to end on a tiny load: every pipeline delivers every prediction, and the
 pipelines' final predictions are identical (faust, aiokafka, naive; and quix beside naive, where the peer extra
-is installed). Correctness only: a benchmark's timings are never asserted."""
+is installed); the floor delivers one record per event and stays out of the comparison. Correctness only: a
+benchmark's timings are never asserted."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def test_tiny_bench_is_complete_and_the_pipelines_agree(
     broker_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "bench.json"
-    args = ["--streams", "3", "--seconds", "1", "--pace", "max", "--pipelines", ",".join(PIPELINES)]
+    chosen = ",".join((*PIPELINES, "floor"))
+    args = ["--streams", "3", "--seconds", "1", "--pace", "max", "--pipelines", chosen]
     args += ["--broker", broker_bootstrap, "--redis-url", redis_url, "--repository", str(REPOSITORY)]
     args += ["--json-out", str(out), "--seed", "7", "--partitions", "3"]
     result = CliRunner().invoke(_app(), args)
@@ -69,14 +71,18 @@ def test_tiny_bench_is_complete_and_the_pipelines_agree(
     assert doc["command"].startswith("rnnstream bench --streams 3 --seconds 1 ")
     workload = doc["workload"]
     assert (workload["streams"], workload["chunks_per_stream"], workload["frames_per_chunk"]) == (3, 10, 10)
-    assert set(doc["pipelines"]) == set(PIPELINES)
+    assert set(doc["pipelines"]) == {*PIPELINES, "floor"}
     for name, p in doc["pipelines"].items():
         assert p.keys() >= FIELDS, (name, FIELDS - p.keys())
         assert {"p50", "p95", "p99"} <= p["latency_ms"].keys()
         assert p["expected"] == workload["total_chunks"] == 30
         assert p["received"] == p["expected"] and p["complete"], (name, p["stop_reason"])
-        assert p["final_predictions"] == 3
+        assert p["final_predictions"] == (0 if name == "floor" else 3)
         assert p["rss_mib"] > 0 and p["rss_max_process_mib"] <= p["rss_mib"]
+    floor = doc["pipelines"]["floor"]
+    assert floor["resources_of"] == "pipeline processes" and floor["mean_onnx_rows"] is None
+    assert floor["mean_batch_events"] is not None and 1 <= floor["mean_batch_events"] <= 30
+    assert doc["agreement"]["pipelines"] == list(PIPELINES)  # the floor publishes no scores
     finals = {name: doc["pipelines"][name]["final_scores"] for name in PIPELINES}
     assert len(finals["faust"]) == 3
     assert finals["aiokafka"] == finals["faust"]

@@ -17,8 +17,8 @@ from rnnstream.errors import ConfigurationError
 
 
 def test_the_default_is_every_pipeline_in_order_with_quix_where_installed() -> None:
-    assert PIPELINES == ("faust", "aiokafka", "quix", "naive")
-    expected = PIPELINES if quix_available() else ("faust", "aiokafka", "naive")
+    assert PIPELINES == ("faust", "aiokafka", "quix", "naive", "floor")
+    expected = PIPELINES if quix_available() else ("faust", "aiokafka", "naive", "floor")
     assert default_pipelines() == expected == BenchConfig().pipelines
 
 

@@ -19,7 +19,7 @@ import time
 from functools import partial
 
 import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from rnnstream.bench.load import make_producer
@@ -29,6 +29,7 @@ from rnnstream.bench.pipelines import (
     STATE_TTL_S,
     BatchStats,
     PipelineNames,
+    make_group_consumer,
     mean_of,
 )
 from rnnstream.errors import ServiceError
@@ -39,20 +40,6 @@ from rnnstream.worker.metrics import WorkerMetrics
 from rnnstream.worker.processor import INLINE, BatchProcessor, ProcessorConfig, RawEvent
 from rnnstream.worker.publisher import BatchPublisher
 from rnnstream.worker.state_cache import StateCache
-
-
-def make_group_consumer(bootstrap: str, names: PipelineNames) -> AIOKafkaConsumer:
-    """A consumer of the pipeline's input topic in its own group, committing by hand."""
-    return AIOKafkaConsumer(
-        names.input,
-        bootstrap_servers=bootstrap,
-        group_id=names.group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=10,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=2000,
-    )
 
 
 class InProcessPipeline:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 import psutil
+from aiokafka import AIOKafkaConsumer
 
 from rnnstream.localservices.worker import WorkerProcess
 
@@ -67,6 +68,20 @@ class PipelineNames:
     @property
     def redis_prefix(self) -> str:
         return self.base
+
+
+def make_group_consumer(bootstrap: str, names: PipelineNames) -> AIOKafkaConsumer:
+    """A consumer of the pipeline's input topic in its own group, committing by hand."""
+    return AIOKafkaConsumer(
+        names.input,
+        bootstrap_servers=bootstrap,
+        group_id=names.group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=2000,
+    )
 
 
 @dataclass(frozen=True)

@@ -187,11 +187,13 @@ def render_table(document: dict[str, Any], console: Console) -> None:
         f"frames ({cfg['source']}), pace {cfg['pace']}"
     )
     lat = "latency" if realtime else "queueing"
-    table = Table(
-        title=title,
-        caption=f"p50/p95/p99: {lat} in ms; batch: events per batch; rows: per ONNX call; µs/chunk: CPU per "
-        "chunk; RSS: peak MiB (aiokafka, naive: CPU and RSS of the bench process)",
+    caption = (
+        f"p50/p95/p99: {lat} in ms; batch: events per batch; rows: per ONNX call; µs/chunk: CPU per chunk; "
+        "RSS: peak MiB (aiokafka, naive: CPU and RSS of the bench process)"
     )
+    if "floor" in document["pipelines"]:
+        caption += "; floor: consume → publish with no work between, what the broker and the clients cost"
+    table = Table(title=title, caption=caption)
     for col in ("pipeline", "offered/s", "chunks/s", "frames/s", "p50", "p95", "p99"):
         table.add_column(col, justify="left" if col == "pipeline" else "right", no_wrap=True)
     for col in ("batch", "rows", "CPU s", "CPU %", "µs/chunk", "RSS MiB", "predictions"):

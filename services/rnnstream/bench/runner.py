@@ -54,9 +54,11 @@ from rnnstream.repository.reader import ModelRepository, read_manifest
 if TYPE_CHECKING:
     from rnnstream.worker.loaded_models import LoadedModels
 
-PIPELINES = ("faust", "aiokafka", "quix", "naive")
-#: Pipelines that load the models into the bench process (the others load them in their own processes).
+PIPELINES = ("faust", "aiokafka", "quix", "naive", "floor")
+#: Pipelines that load the models into the bench process (the others run in processes of their own).
 IN_PROCESS = frozenset({"aiokafka", "naive"})
+#: Pipelines that publish no scores (the broker's floor), so take no part in the comparison of the finals.
+REFERENCE_ONLY = frozenset({"floor"})
 
 
 def default_pipelines() -> tuple[str, ...]:
@@ -155,6 +157,10 @@ def _make_pipeline(
             model=config.model,
             work_dir=log_dir,
         )
+    if name == "floor":
+        from rnnstream.bench.floor import FloorPipeline
+
+        return FloorPipeline(names, bootstrap=services.bootstrap, work_dir=log_dir)
     from rnnstream.bench.inprocess import AiokafkaPipeline
     from rnnstream.bench.naive import NaivePipeline
 
@@ -320,6 +326,6 @@ async def run_bench(config: BenchConfig, ui: ProgressSink | None = None) -> dict
             "total_frames": workload.total_frames,
         },
         "pipelines": {p.name: p.to_json(workload, realtime=realtime, with_finals=True) for p in phases},
-        "agreement": agreement(phases),
+        "agreement": agreement([p for p in phases if p.name not in REFERENCE_ONLY]),
         "complete": all(p.collected.complete for p in phases),
     }

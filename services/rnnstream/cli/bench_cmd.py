@@ -48,8 +48,8 @@ def bench(
         str | None,
         typer.Option(
             "--pipelines",
-            help="Comma-separated, run in this order, among faust,aiokafka,quix,naive; default: all four "
-            "(quix only when Quix Streams, the peer extra, is installed).",
+            help="Comma-separated, run in this order, among faust,aiokafka,quix,naive,floor; default: all "
+            "five (quix only when Quix Streams, the peer extra, is installed).",
         ),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="faust worker processes (K).")] = 1,
@@ -97,19 +97,21 @@ def bench(
     ] = 8,
 ) -> None:
     """Drive N streams of audio-feature chunks through the real pipeline (Kafka → worker → Redis → Kafka) and
-    measure it against three references on the same inputs, one pipeline after the other:
+    measure it against four references on the same inputs, one pipeline after the other:
 
     faust: K real `rnnstream worker` processes. aiokafka: the same step code (BatchProcessor) on a plain
     aiokafka consume → produce loop, the transport ceiling. quix: the step written as a Quix Streams user
     would (Application, a per-message stateful apply keeping the recurrent state in Quix's RocksDB store with
     its changelog topic, ONNX Runtime with batch 1, to_topic), in its own process; needs the peer extra
-    (Quix Streams). naive: per event Redis GET, ONNX Runtime with batch 1, Redis SET, send.
+    (Quix Streams). naive: per event Redis GET, ONNX Runtime with batch 1, Redis SET, send. floor: consume →
+    publish one small record per event with no work between, in its own process: what the broker and the Kafka
+    clients alone cost at this rate (it publishes no scores and is left out of the comparison of the finals).
 
     Per pipeline: offered and achieved chunks/s and frames/s (predictions after the first arrival / time from
     the first to the last arrival), latency p50/p95/p99 (prediction received by the bench − produced_at_ms;
     at --pace max that is queueing time), mean events per batch and rows per ONNX call, CPU seconds and % of
     the pipeline's processes over that window and CPU µs per chunk (those seconds / the chunks the window
-    times), the peak RSS of those processes in MiB (faust: its workers summed; quix: its app process;
+    times), the peak RSS of those processes in MiB (faust: its workers summed; quix, floor: their own process;
     in-process pipelines, aiokafka and naive: this process, including its prediction consumer), and
     predictions received / expected. Prints a table and a JSON document (without the per-stream final
     scores, which --json-out adds). Exits 1 when a pipeline misses predictions or the pipelines' final
