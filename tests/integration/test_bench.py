@@ -83,6 +83,7 @@ def test_tiny_bench_is_complete_and_the_pipelines_agree(
     assert floor["resources_of"] == "pipeline processes" and floor["mean_onnx_rows"] is None
     assert floor["mean_batch_events"] is not None and 1 <= floor["mean_batch_events"] <= 30
     assert doc["agreement"]["pipelines"] == list(PIPELINES)  # the floor publishes no scores
+    assert set(doc["over_floor_ms"]) == set(PIPELINES)
     finals = {name: doc["pipelines"][name]["final_scores"] for name in PIPELINES}
     assert len(finals["faust"]) == 3
     assert finals["aiokafka"] == finals["faust"]

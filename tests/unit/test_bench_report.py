@@ -9,7 +9,7 @@ from rich.console import Console
 from rnnstream.bench.collector import Collected
 from rnnstream.bench.load import SendReport, Workload
 from rnnstream.bench.pipelines import BatchStats
-from rnnstream.bench.report import MIB, PhaseOutcome, render_table
+from rnnstream.bench.report import MIB, PhaseOutcome, over_floor, render_table
 
 WORKLOAD = Workload("fsdd-digits-lstm", ["a", "b"], 50, 10, 1000, [])
 
@@ -84,3 +84,33 @@ def test_latency_by_second_follows_the_course_of_the_run() -> None:
         {"second": 2, "n": 1, "p50": 300.0, "p99": 300.0},
     ]
     assert _entry(_collected(window_ms=2_000))["latency_by_second"] == []
+
+
+def _with_latencies(latencies_ms: list[int]) -> dict:  # type: ignore[type-arg]
+    c = _collected(window_ms=2_000)
+    c.latencies_ms = latencies_ms
+    c.arrived_ms = [1_000] * len(latencies_ms)
+    return _entry(c)
+
+
+def test_each_pipeline_is_shown_above_the_floor_of_the_same_run() -> None:
+    pipelines = {
+        "faust": _with_latencies([50] * 98 + [120, 130]),
+        "floor": _with_latencies([30] * 98 + [90, 100]),
+    }
+    above = over_floor(pipelines)
+    assert above is not None and set(above) == {"faust"}  # the floor is not compared with itself
+    faust, floor = pipelines["faust"]["latency_ms"], pipelines["floor"]["latency_ms"]
+    assert above["faust"] == {"p50": 20.0, "p99": round(faust["p99"] - floor["p99"], 1)}
+    assert over_floor({"faust": pipelines["faust"]}) is None  # no floor in the run, nothing to compare
+
+    doc = {
+        "workload": {"streams": 2, "chunks_per_stream": 50, "frames_per_chunk": 10},
+        "config": {"pace": "realtime", "source": "synthetic"},
+        "pipelines": pipelines,
+        "over_floor_ms": above,
+        "agreement": {"identical": True, "pipelines": ["faust"], "max_abs_diff": 0.0, "labels_equal": True},
+    }
+    out = io.StringIO()
+    render_table(doc, Console(file=out, width=250))
+    assert "above the floor in this run (p50 / p99 ms): faust +20 / +" in out.getvalue()

@@ -36,6 +36,7 @@ from rnnstream.bench.load import make_producer
 from rnnstream.bench.pipelines import (
     BATCH_MAX_RECORDS,
     BATCH_TIMEOUT_MS,
+    FLOOR,
     BatchStats,
     PipelineNames,
     make_group_consumer,
@@ -44,7 +45,6 @@ from rnnstream.events.codec import decode_event, event_key
 from rnnstream.events.models import DEFAULT_MAX_CHUNK_STEPS, DEFAULT_MAX_EVENT_BYTES
 from rnnstream.worker.publisher import BatchPublisher
 
-NAME = "floor"
 #: How often the floor commits its offsets: the worker's faust commit interval.
 COMMIT_INTERVAL_S = 0.5
 
@@ -117,14 +117,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ready-file", required=True, type=Path, help="written once partitions are assigned")
     parser.add_argument("--stats-file", required=True, type=Path, help="batches and events so far (JSON)")
     args = parser.parse_args(argv)
-    names = PipelineNames(args.tag, NAME)
+    names = PipelineNames(args.tag, FLOOR)
     asyncio.run(run_floor(args.broker, names, args.ready_file, args.stats_file))
 
 
 class FloorPipeline(AppProcess):
     """One ``python -m rnnstream.bench.floor`` process consuming the pipeline's input topic."""
 
-    name = NAME
+    name = FLOOR
 
     def __init__(self, names: PipelineNames, *, bootstrap: str, work_dir: Path) -> None:
         self.names = names

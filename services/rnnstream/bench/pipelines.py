@@ -25,6 +25,8 @@ from aiokafka import AIOKafkaConsumer
 
 from rnnstream.localservices.worker import WorkerProcess
 
+#: The pipeline that does no work between consume and publish (``bench/floor.py``).
+FLOOR = "floor"
 BATCH_MAX_RECORDS = 256
 BATCH_TIMEOUT_MS = 5
 STATE_TTL_S = 900

@@ -29,7 +29,7 @@ from rich.table import Table
 
 from rnnstream.bench.collector import Collected
 from rnnstream.bench.load import SendReport, Workload
-from rnnstream.bench.pipelines import BatchStats
+from rnnstream.bench.pipelines import FLOOR, BatchStats
 
 MIN_WINDOW_S = 0.2
 MIB = 1024 * 1024
@@ -174,8 +174,32 @@ def agreement(phases: list[PhaseOutcome]) -> dict[str, Any]:
     }
 
 
+def over_floor(pipelines: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]] | None:
+    """Each other pipeline's latency p50 and p99 minus the floor's in the same run (ms), or ``None`` when the
+    floor did not run: the part of a pipeline's latency that is its own work, not the broker's and the
+    clients'."""
+    floor = pipelines.get(FLOOR)
+    if floor is None:
+        return None
+    base = floor["latency_ms"]
+    out: dict[str, dict[str, float | None]] = {}
+    for name, p in pipelines.items():
+        if name == FLOOR:
+            continue
+        mine = p["latency_ms"]
+        out[name] = {
+            q: _round(mine[q] - base[q], 1) if mine[q] is not None and base[q] is not None else None
+            for q in ("p50", "p99")
+        }
+    return out
+
+
 def _fmt(x: Any, spec: str = ",.0f") -> str:
     return "—" if x is None else format(x, spec)
+
+
+def _signed(x: float | None) -> str:
+    return "—" if x is None else format(x, "+,.0f")
 
 
 def render_table(document: dict[str, Any], console: Console) -> None:
@@ -191,7 +215,7 @@ def render_table(document: dict[str, Any], console: Console) -> None:
         f"p50/p95/p99: {lat} in ms; batch: events per batch; rows: per ONNX call; µs/chunk: CPU per chunk; "
         "RSS: peak MiB (aiokafka, naive: CPU and RSS of the bench process)"
     )
-    if "floor" in document["pipelines"]:
+    if FLOOR in document["pipelines"]:
         caption += "; floor: consume → publish with no work between, what the broker and the clients cost"
     table = Table(title=title, caption=caption)
     for col in ("pipeline", "offered/s", "chunks/s", "frames/s", "p50", "p95", "p99"):
@@ -218,6 +242,10 @@ def render_table(document: dict[str, Any], console: Console) -> None:
             f"{ok}{p['received']}/{p['expected']}",
         )
     console.print(table)
+    above = document.get("over_floor_ms")
+    if above:
+        parts = [f"{name} {_signed(d['p50'])} / {_signed(d['p99'])}" for name, d in above.items()]
+        console.print(f"above the floor in this run (p50 / p99 ms): {', '.join(parts)}")
     a = document["agreement"]
     console.print(
         f"final predictions: {'identical' if a['identical'] else 'NOT identical'} across "

@@ -36,6 +36,7 @@ from rnnstream.bench.load import (
     produce_paced,
 )
 from rnnstream.bench.pipelines import (
+    FLOOR,
     TOPIC_CONFIG,
     FaustPipeline,
     Pipeline,
@@ -43,7 +44,7 @@ from rnnstream.bench.pipelines import (
     process_cpu_seconds,
 )
 from rnnstream.bench.quix import QUIX_MISSING, QuixPipeline, quix_available
-from rnnstream.bench.report import PhaseOutcome, agreement
+from rnnstream.bench.report import PhaseOutcome, agreement, over_floor
 from rnnstream.errors import ConfigurationError
 from rnnstream.gc_freeze import freeze_startup_objects
 from rnnstream.localservices.cleanup import create_topics, delete_keys, delete_topics_containing
@@ -54,11 +55,11 @@ from rnnstream.repository.reader import ModelRepository, read_manifest
 if TYPE_CHECKING:
     from rnnstream.worker.loaded_models import LoadedModels
 
-PIPELINES = ("faust", "aiokafka", "quix", "naive", "floor")
+PIPELINES = ("faust", "aiokafka", "quix", "naive", FLOOR)
 #: Pipelines that load the models into the bench process (the others run in processes of their own).
 IN_PROCESS = frozenset({"aiokafka", "naive"})
 #: Pipelines that publish no scores (the broker's floor), so take no part in the comparison of the finals.
-REFERENCE_ONLY = frozenset({"floor"})
+REFERENCE_ONLY = frozenset({FLOOR})
 
 
 def default_pipelines() -> tuple[str, ...]:
@@ -157,7 +158,7 @@ def _make_pipeline(
             model=config.model,
             work_dir=log_dir,
         )
-    if name == "floor":
+    if name == FLOOR:
         from rnnstream.bench.floor import FloorPipeline
 
         return FloorPipeline(names, bootstrap=services.bootstrap, work_dir=log_dir)
@@ -309,6 +310,7 @@ async def run_bench(config: BenchConfig, ui: ProgressSink | None = None) -> dict
         if not keep:
             shutil.rmtree(work_dir, ignore_errors=True)
     realtime = config.pace is Pace.REALTIME
+    entries = {p.name: p.to_json(workload, realtime=realtime, with_finals=True) for p in phases}
     return {
         "command": config.command(),
         "config": {
@@ -325,7 +327,8 @@ async def run_bench(config: BenchConfig, ui: ProgressSink | None = None) -> dict
             "total_chunks": workload.total_chunks,
             "total_frames": workload.total_frames,
         },
-        "pipelines": {p.name: p.to_json(workload, realtime=realtime, with_finals=True) for p in phases},
+        "pipelines": entries,
+        "over_floor_ms": over_floor(entries),
         "agreement": agreement([p for p in phases if p.name not in REFERENCE_ONLY]),
         "complete": all(p.collected.complete for p in phases),
     }
