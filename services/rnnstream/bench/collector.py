@@ -11,11 +11,11 @@ reading), and the memory figure is the peak of the readings over that window.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 
 from rnnstream.bench.load import now_ms
@@ -149,7 +149,7 @@ class PredictionCollector:
         return sample.cpu_s
 
     def _take(self, value: bytes, got_ms: int) -> int:
-        p = json.loads(value)
+        p = orjson.loads(value)
         key = (str(p["stream_id"]), int(p["seq"]))
         r = self.result
         if key in self._seen:
