@@ -113,4 +113,4 @@ def test_each_pipeline_is_shown_above_the_floor_of_the_same_run() -> None:
     }
     out = io.StringIO()
     render_table(doc, Console(file=out, width=250))
-    assert "above the floor in this run (p50 / p99 ms): faust +20 / +" in out.getvalue()
+    assert "latency above the floor in this run (p50 / p99 ms): faust +20 / +" in out.getvalue()

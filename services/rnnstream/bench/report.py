@@ -245,7 +245,7 @@ def render_table(document: dict[str, Any], console: Console) -> None:
     above = document.get("over_floor_ms")
     if above:
         parts = [f"{name} {_signed(d['p50'])} / {_signed(d['p99'])}" for name, d in above.items()]
-        console.print(f"above the floor in this run (p50 / p99 ms): {', '.join(parts)}")
+        console.print(f"{lat} above the floor in this run (p50 / p99 ms): {', '.join(parts)}")
     a = document["agreement"]
     console.print(
         f"final predictions: {'identical' if a['identical'] else 'NOT identical'} across "
