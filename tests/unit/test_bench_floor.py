@@ -18,11 +18,14 @@ def _frames() -> np.ndarray:
     return np.arange(20, dtype=np.float32).reshape(2, 10)
 
 
-def test_a_v2_event_becomes_its_stream_seq_and_stamp_never_final() -> None:
-    raw = encode_binary_event(
+def _v2() -> bytes:
+    return encode_binary_event(
         stream_id="s-7", seq=3, model="m", start=False, end=True, produced_at_ms=1234, frames=_frames()
     )
-    key, value = floor_record(raw)
+
+
+def test_a_v2_event_becomes_its_stream_seq_and_stamp_never_final() -> None:
+    key, value = floor_record(_v2())
     assert key == b"s-7"
     assert json.loads(value) == {"stream_id": "s-7", "seq": 3, "produced_at_ms": 1234, "final": False}
 
@@ -38,10 +41,7 @@ def test_a_v1_event_gives_the_same_record() -> None:
         produced_at_ms=1234,
         payload=FramesPayload.from_array(_frames()),
     )
-    binary = encode_binary_event(
-        stream_id="s-7", seq=3, model="m", start=False, end=True, produced_at_ms=1234, frames=_frames()
-    )
-    assert floor_record(encode_input_event(event)) == floor_record(binary)
+    assert floor_record(encode_input_event(event)) == floor_record(_v2())
 
 
 def test_a_malformed_event_is_refused() -> None:

@@ -23,7 +23,6 @@ from enum import StrEnum
 
 import numpy as np
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from numpy.typing import NDArray
 
 from rnnstream.events import (
@@ -37,6 +36,7 @@ from rnnstream.events import (
 )
 from rnnstream.events.binary import PRODUCED_AT_OFFSET
 from rnnstream.repository.manifest import Manifest
+from rnnstream.worker.publisher import KeyPartitions
 
 SYNTHETIC_MEAN = -6.0
 SYNTHETIC_STD = 2.0
@@ -228,18 +228,11 @@ class SendReport:
 async def key_partitions(producer: AIOKafkaProducer, topic: str) -> Callable[[bytes], int]:
     """The partition of ``topic`` that the producer's default partitioner (murmur2, the Java client's) gives
     each key, worked out once per key: the generator sends every stream's key again with every chunk, and
-    murmur2 in Python costs about 4 µs a record, CPU the bench process shares with the pipeline under test."""
-    partitions = sorted(await producer.partitions_for(topic))
-    partitioner = DefaultPartitioner()
-    memo: dict[bytes, int] = {}
-
-    def partition_of(key: bytes) -> int:
-        partition = memo.get(key)
-        if partition is None:
-            partition = memo[key] = partitioner(key, partitions, partitions)
-        return partition
-
-    return partition_of
+    murmur2 in Python costs about 4 µs a record, CPU the bench process shares with the pipeline under test.
+    The worker's :class:`~rnnstream.worker.publisher.KeyPartitions` does the remembering."""
+    keys = KeyPartitions()
+    keys.use(sorted(await producer.partitions_for(topic)))
+    return keys.of
 
 
 async def produce_all(

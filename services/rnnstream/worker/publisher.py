@@ -16,11 +16,47 @@ from typing import Any
 
 from rnnstream.errors import PublishError
 
-#: Most keys whose partition :class:`BatchPublisher` remembers; past that it starts over.
+#: Most keys whose partition :class:`KeyPartitions` remembers; past that it starts over.
 PARTITIONS_KEPT = 65_536
 
 #: Queue one record, get a future of the broker's acknowledgement.
 SendRecord = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[Any]]]
+#: aiokafka's partitioner interface: ``(key, all_partitions, available_partitions) -> partition``.
+Partitioner = Callable[[bytes | None, list[int], list[int]], int]
+
+
+class KeyPartitions:
+    """The partition a producer's partitioner (by default aiokafka's, the Java client's murmur2) gives each
+    key over a topic's partitions, remembered per key (at most :data:`PARTITIONS_KEPT`; worked out again when
+    the partitions change): a stream's key comes back with every chunk, and murmur2 in Python costs about
+    4 µs. A ``None`` key gets the partitioner's choice each time (a random partition), never remembered."""
+
+    def __init__(self, partitioner: Partitioner | None = None) -> None:
+        if partitioner is None:
+            from aiokafka.partitioner import DefaultPartitioner
+
+            partitioner = DefaultPartitioner()
+        self._partitioner = partitioner
+        self._partitions: list[int] = []
+        self._memo: dict[bytes, int] = {}
+
+    def use(self, partitions: list[int]) -> None:
+        """Choose among ``partitions`` (sorted) from now on; forgets what it remembered if they changed."""
+        if partitions != self._partitions:
+            self._partitions = partitions
+            self._memo = {}
+
+    def of(self, key: bytes | None) -> int:
+        """The partition of ``key`` among the partitions given to :meth:`use`."""
+        partition = self._memo.get(key) if key is not None else None
+        if partition is None:
+            partitions = self._partitions
+            partition = self._partitioner(key, partitions, partitions)
+            if key is not None:
+                if len(self._memo) >= PARTITIONS_KEPT:
+                    self._memo.clear()
+                self._memo[key] = partition
+        return partition
 
 
 class _TwoTopics:
@@ -70,10 +106,9 @@ class BatchPublisher(_TwoTopics):
     :class:`TopicPublisher` pays a coroutine, a future and the producer's bookkeeping.
 
     Partitions are chosen as the producer would choose them, with the Java client's murmur2 partitioner
-    over the topic's partitions, so a stream's predictions land on the partition its key names; a key's
-    partition is remembered (per partition count, at most :data:`PARTITIONS_KEPT` keys), since a stream's
-    key comes back with every chunk and murmur2 in Python costs about 4 µs. Order per partition is the
-    order of ``records``: the producer keeps one request per partition in flight.
+    over the topic's partitions, so a stream's predictions land on the partition its key names; each key's
+    partition is remembered (:class:`KeyPartitions`). Order per partition is the order of ``records``: the
+    producer keeps one request per partition in flight.
     """
 
     def __init__(
@@ -82,17 +117,13 @@ class BatchPublisher(_TwoTopics):
         prediction_topic: str,
         dead_letter_topic: str,
         *,
-        partitioner: Callable[[bytes | None, list[int], list[int]], int] | None = None,
+        partitioner: Partitioner | None = None,
     ) -> None:
-        from aiokafka.partitioner import DefaultPartitioner
-
         super().__init__(prediction_topic, dead_letter_topic)
         #: An ``AIOKafkaProducer``, or a function making one (aiokafka makes a producer on a running loop
         #: only, so the worker passes a factory and calls :meth:`start` from its service).
         self._producer = producer
-        self._partitioner = partitioner or DefaultPartitioner()
-        self._partition_of: dict[bytes, int] = {}  # for self._partitions_seen
-        self._partitions_seen: list[int] = []
+        self._keys = KeyPartitions(partitioner)
 
     @property
     def producer(self) -> Any:
@@ -114,22 +145,11 @@ class BatchPublisher(_TwoTopics):
 
     async def _send_all(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
         producer = self.producer
-        partitions = sorted(await producer.partitions_for(topic))
-        if partitions != self._partitions_seen:
-            self._partitions_seen = partitions
-            self._partition_of = {}
-        partition_of, partitioner = self._partition_of, self._partitioner
+        self._keys.use(sorted(await producer.partitions_for(topic)))
+        partition_of = self._keys.of
         by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
         for record in records:
-            key = record[0]
-            partition = partition_of.get(key) if key is not None else None
-            if partition is None:
-                partition = partitioner(key, partitions, partitions)  # a None key: a random partition
-                if key is not None:
-                    if len(partition_of) >= PARTITIONS_KEPT:
-                        partition_of.clear()
-                    partition_of[key] = partition
-            by_partition.setdefault(partition, []).append(record)
+            by_partition.setdefault(partition_of(record[0]), []).append(record)
         acks = []
         for partition, group in by_partition.items():
             batch = producer.create_batch()
